@@ -1,0 +1,134 @@
+"""The project's atomic-file layout, written from per-user item sequences.
+
+Every converter reduces its source to :class:`SequenceData` (users with chronologically ordered
+items, and a text for every item) and calls :func:`write_dataset`. The layout, per data set
+``<Name>`` in folder ``<out_root>/<Name>/``:
+
+``<Name>.{train,valid,test}.inter``
+    RecBole atomic files with ``user_id:token``, ``item_id_list:token_seq`` and ``item_id:token``.
+    Leave-one-out: the last item is the test target, the second last the validation target, and
+    the training file holds every earlier prefix (longest first, as the paper's released
+    Scientific files do). Histories are truncated to the last ``max_seq_len`` items.
+``<Name>.text``
+    ``item_id:token`` (raw id) and ``text:token_seq`` (cleaned text), one row per item.
+``<Name>.item2index`` / ``<Name>.user2index``
+    raw id, tab, the index used in the ``.inter`` files (0-based, in order of first appearance).
+"""
+from __future__ import annotations
+
+import html
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from recbole_unisrec.fileio import DataFormatError, atomic_directory
+
+INTER_HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token"
+TEXT_HEADER = "item_id:token\ttext:token_seq"
+MIN_SEQUENCE_LENGTH = 3  # one training target, one validation target, one test target
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def clean_text(raw: str) -> str:
+    """HTML-unescape and collapse all whitespace (tabs and newlines included) to single spaces."""
+    return _WHITESPACE.sub(" ", html.unescape(raw)).strip()
+
+
+def join_text_fields(*fields: str) -> str:
+    """The paper's item text: the non-empty cleaned fields, each ending with a full stop."""
+    parts = []
+    for value in fields:
+        value = clean_text(value or "")
+        if value:
+            parts.append(value if value.endswith(".") else value + ".")
+    return " ".join(parts)
+
+
+@dataclass
+class SequenceData:
+    """A data set reduced to what the layout needs.
+
+    ``sequences`` keeps users in output order, each with raw item ids in time order;
+    ``texts`` maps raw item id to cleaned text; ``text_source`` names the file texts came from,
+    for error messages.
+    """
+
+    name: str
+    sequences: list[tuple[str, list[str]]]
+    texts: dict[str, str]
+    text_source: str = "item text"
+    dropped_users: int = 0
+
+
+@dataclass(frozen=True)
+class DatasetStats:
+    users: int
+    items: int
+    interactions: int
+    dropped_users: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"users": self.users, "items": self.items, "interactions": self.interactions}
+
+
+def dataset_files(name: str) -> list[str]:
+    return [f"{name}.{suffix}" for suffix in ("train.inter", "valid.inter", "test.inter", "text", "item2index", "user2index")]
+
+
+def write_dataset(data: SequenceData, out_root: str | os.PathLike, max_seq_len: int = 50) -> DatasetStats:
+    """Write ``data`` as ``<out_root>/<name>/`` in the atomic-file layout, whole or not at all.
+
+    Users with fewer than three items cannot be split leave-one-out and are dropped (counted).
+    """
+    if not data.name or not re.fullmatch(r"[A-Za-z0-9_.-]+", data.name):
+        raise ValueError(f"data set name {data.name!r} must be letters, digits, '_', '-' or '.'")
+    kept = [(user, items) for user, items in data.sequences if len(items) >= MIN_SEQUENCE_LENGTH]
+    if not kept:
+        raise DataFormatError(data.text_source, f"data set {data.name} has no user with {MIN_SEQUENCE_LENGTH} or more interactions")
+
+    user_index: dict[str, int] = {}
+    item_index: dict[str, int] = {}
+    for user, items in kept:
+        if user in user_index:
+            raise ValueError(f"{data.name}: user {user!r} appears twice")
+        user_index[user] = len(user_index)
+        for item in items:
+            if item not in item_index:
+                text = data.texts.get(item, "")
+                if not text.strip():
+                    raise DataFormatError(data.text_source, f"item {item!r} has no text")
+                item_index[item] = len(item_index)
+
+    train, valid, test = [], [], []
+    for user, items in kept:
+        uid = str(user_index[user])
+        ids = [str(item_index[item]) for item in items]
+
+        def row(target: int) -> str:
+            history = ids[max(0, target - max_seq_len):target]
+            return f"{uid}\t{' '.join(history)}\t{ids[target]}"
+
+        n = len(ids)
+        train.extend(row(target) for target in range(n - 3, 0, -1))
+        valid.append(row(n - 2))
+        test.append(row(n - 1))
+
+    name = data.name
+    with atomic_directory(Path(out_root) / name) as folder:
+        _write_lines(folder / f"{name}.train.inter", [INTER_HEADER, *train])
+        _write_lines(folder / f"{name}.valid.inter", [INTER_HEADER, *valid])
+        _write_lines(folder / f"{name}.test.inter", [INTER_HEADER, *test])
+        _write_lines(folder / f"{name}.text", [TEXT_HEADER, *(f"{item}\t{clean_text(data.texts[item])}" for item in item_index)])
+        _write_lines(folder / f"{name}.item2index", [f"{item}\t{index}" for item, index in item_index.items()])
+        _write_lines(folder / f"{name}.user2index", [f"{user}\t{index}" for user, index in user_index.items()])
+    interactions = sum(len(items) for _, items in kept)
+    return DatasetStats(len(user_index), len(item_index), interactions, data.dropped_users + len(data.sequences) - len(kept))
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    with open(path, "w", encoding="utf-8", newline="\n") as handle:
+        for line in lines:
+            handle.write(line)
+            handle.write("\n")

@@ -1,0 +1,7 @@
+"""Models of this plugin. Every class here is found by name through ``recbole_unisrec.registry``."""
+from recbole_unisrec.model.unisrec import UniSRec
+from recbole_unisrec.registry import TEXT_MODELS
+
+TEXT_MODELS.update({"UniSRec"})
+
+__all__ = ["UniSRec"]

@@ -1,0 +1,115 @@
+"""RecBole datasets over the project's layout, with the item text vectors attached.
+
+* :class:`AtomicSequentialDataset` – any RecBole sequential model (the baselines) on a shipped
+  data set: unpacks the gzipped ``.inter`` files, then behaves exactly as RecBole's own.
+* :class:`UniSRecDataset` – adds ``plm_embedding``: a frozen ``nn.Embedding`` of the item text
+  vectors aligned with RecBole's internal item ids (row 0 is the zero padding row), and
+  ``word_drop_embedding``, the word-dropped copy used for augmentation (encoded on first use).
+* :class:`MultiDomainDataset` – a pre-training corpus; also keeps each item's domain.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+from logging import getLogger
+from pathlib import Path
+
+import numpy as np
+import torch
+from recbole.data.dataset import SequentialDataset
+
+from recbole_unisrec.data.layout import ensure_unpacked, read_item_tokens
+from recbole_unisrec.fileio import DataFormatError, read_lines
+from recbole_unisrec.text.encoder import EncoderSpec, text_vectors
+
+
+class AtomicSequentialDataset(SequentialDataset):
+    def __init__(self, config):
+        ensure_unpacked(config["data_path"], config["dataset"])
+        super().__init__(config)
+
+
+def encoder_spec_from_config(config) -> EncoderSpec:
+    """The text encoder a run uses, from the ``text_*`` keys of ``props/UniSRec.yaml``."""
+    defaults = EncoderSpec()
+    return EncoderSpec(
+        model=config["text_encoder"] or defaults.model,
+        pooling=config["text_pooling"] or defaults.pooling,
+        max_length=config["text_max_length"] or defaults.max_length,
+        batch_size=config["text_batch_size"] or defaults.batch_size,
+    )
+
+
+class UniSRecDataset(AtomicSequentialDataset):
+    def __init__(self, config):
+        super().__init__(config)
+        self.text_spec = encoder_spec_from_config(config)
+        self.plm_embedding = self._text_embedding(word_drop_ratio=0.0)
+        self.plm_size = self.plm_embedding.embedding_dim
+
+    @cached_property
+    def word_drop_embedding(self) -> torch.nn.Embedding:
+        """Vectors of the word-dropped item texts (``word_drop_ratio``, seeded by ``seed``)."""
+        ratio = self.config["word_drop_ratio"]
+        if ratio is None:
+            ratio = 0.15
+        return self._text_embedding(word_drop_ratio=float(ratio))
+
+    def _text_embedding(self, word_drop_ratio: float) -> torch.nn.Embedding:
+        folder = Path(self.config["data_path"])
+        name = self.config["dataset"]
+        table = text_vectors(
+            folder.parent, name, self.text_spec, word_drop_ratio=word_drop_ratio, seed=int(self.config["seed"] or 2022)
+        )
+        tokens = read_item_tokens(folder, name)
+        if table.ndim != 2 or table.shape[0] != len(tokens):
+            raise DataFormatError(
+                folder / f"{name}.item2index",
+                f"text vectors have shape {tuple(table.shape)} but the data set has {len(tokens)} items",
+            )
+        row_of = {token: row for row, token in enumerate(tokens)}
+        internal_tokens = self.field2id_token[self.iid_field][1:]
+        missing = [token for token in internal_tokens if token not in row_of]
+        if missing:
+            raise DataFormatError(
+                folder / f"{name}.item2index", f"{len(missing)} items of the .inter files have no row, e.g. {missing[0]!r}"
+            )
+        weight = torch.zeros(len(internal_tokens) + 1, table.shape[1], dtype=torch.float32)
+        weight[1:] = torch.from_numpy(np.ascontiguousarray(table[[row_of[t] for t in internal_tokens]]))
+        return torch.nn.Embedding.from_pretrained(weight, freeze=True, padding_idx=0)
+
+    def check_vector_size(self, expected: int, source: str) -> None:
+        """Raise a clear error if a model built for ``expected``-d text vectors meets these."""
+        if expected != self.plm_size:
+            raise ValueError(
+                f"{source} expects {expected}-d text vectors, but {self.config['dataset']}'s vectors from "
+                f"{self.text_spec.model!r} are {self.plm_size}-d: use the same text encoder"
+            )
+
+
+class MultiDomainDataset(UniSRecDataset):
+    """A corpus built by ``recbole_unisrec.data.corpus``: item tokens are ``<d>-<index>``."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        folder = Path(config["data_path"])
+        self.domain_names = _read_domain_names(folder, config["dataset"])
+        if len(self.domain_names) == 1:
+            getLogger().warning(f"{config['dataset']} has a single domain: pre-training will not mix domains")
+        domain_of = [-1]
+        for token in self.field2id_token[self.iid_field][1:]:
+            prefix, _, _ = token.partition("-")
+            domain_of.append(int(prefix) if prefix.isdigit() else 0)
+        self.item_domain = torch.tensor(domain_of, dtype=torch.long)
+
+
+def _read_domain_names(folder: Path, name: str) -> list[str]:
+    path = folder / f"{name}.domains"
+    if not path.is_file():
+        return [name]
+    names = []
+    for number, line in read_lines(path):
+        fields = line.split("\t")
+        if len(fields) < 2 or fields[0] != str(len(names)):
+            raise DataFormatError(path, f"expected '<index><TAB><domain>[<TAB><items>]', got {line!r}", number)
+        names.append(fields[1])
+    return names

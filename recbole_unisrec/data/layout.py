@@ -1,0 +1,60 @@
+"""Reading side of the atomic-file layout: where a data set lives and its item rows.
+
+Shipped data sets keep their ``.inter`` files gzipped (``dataset/<Name>/<Name>.train.inter.gz``);
+RecBole reads plain files, so :func:`ensure_unpacked` writes the plain copies on first use.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+from pathlib import Path
+
+from recbole_unisrec.fileio import DataFormatError, atomic_write, read_lines
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED_DATA = REPO_ROOT / "dataset"
+SPLITS = ("train", "valid", "test")
+
+
+def known_datasets(data_root: str | os.PathLike) -> list[str]:
+    """Names of the folders under ``data_root`` that hold a data set in this layout."""
+    root = Path(data_root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / f"{p.name}.item2index").is_file())
+
+
+def ensure_unpacked(dataset_path: str | os.PathLike, name: str) -> None:
+    """Make sure ``<name>.{train,valid,test}.inter`` exist as plain files in ``dataset_path``.
+
+    A missing plain file is unpacked from its ``.gz`` twin (atomically, so a concurrent reader
+    never sees half a file). A data set without either raises one clear error.
+    """
+    folder = Path(dataset_path)
+    for split in SPLITS:
+        plain = folder / f"{name}.{split}.inter"
+        packed = plain.with_name(plain.name + ".gz")
+        if plain.is_file():
+            continue
+        if not packed.is_file():
+            known = ", ".join(known_datasets(folder.parent)) or "none"
+            raise FileNotFoundError(
+                f"data set {name!r} has no {plain.name} (or .gz) in {folder}; data sets found in {folder.parent}: {known}"
+            )
+        with gzip.open(packed, "rb") as source, atomic_write(plain, "wb") as target:
+            shutil.copyfileobj(source, target)
+
+
+def read_item_tokens(dataset_path: str | os.PathLike, name: str) -> list[str]:
+    """The ``.inter`` token of every item, in text-vector row order (``<name>.item2index`` lines)."""
+    path = Path(dataset_path) / f"{name}.item2index"
+    tokens = []
+    for number, line in read_lines(path):
+        fields = line.split("\t")
+        if len(fields) != 2 or not fields[0] or not fields[1]:
+            raise DataFormatError(path, f"expected 'raw id<TAB>token', got {line!r}", number)
+        tokens.append(fields[1])
+    if not tokens:
+        raise DataFormatError(path, "no items")
+    return tokens

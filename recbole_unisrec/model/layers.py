@@ -1,0 +1,99 @@
+"""Building blocks of UniSRec: the text adaptor and a causal Transformer.
+
+The Transformer mirrors RecBole's ``TransformerEncoder`` (post-LayerNorm blocks: attention,
+dropout, residual, LayerNorm; then a two-layer feed-forward net the same way) but calls
+PyTorch's fused ``scaled_dot_product_attention`` with a causal mask instead of building a
+``[B, 1, L, L]`` additive mask. Sequences are left-aligned (items first, padding after), so for
+every real position the causal mask already hides all padding.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+_ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "swish": F.silu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
+
+
+class PWLayer(nn.Module):
+    """Parametric whitening: ``W (dropout(x) - b)``."""
+
+    def __init__(self, input_size: int, output_size: int, dropout: float = 0.0):
+        super().__init__()
+        self.dropout = nn.Dropout(p=dropout)
+        self.bias = nn.Parameter(torch.zeros(input_size))
+        self.lin = nn.Linear(input_size, output_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.lin(self.dropout(x) - self.bias)
+
+
+class MoEAdaptorLayer(nn.Module):
+    """Mixture of ``n_exps`` whitening experts, mixed by ``softmax(x G + noise)``.
+
+    The noise has a learned, input-dependent scale (``softplus(x W_noise) + eps``) and is added
+    only in training, as in the paper's noisy gating.
+    """
+
+    def __init__(self, n_exps: int, layers: list[int], dropout: float = 0.0, noise: bool = True):
+        super().__init__()
+        if len(layers) != 2:
+            raise ValueError(f"adaptor_layers must be [input size, output size], got {layers}")
+        self.n_exps = n_exps
+        self.noisy_gating = noise
+        self.experts = nn.ModuleList([PWLayer(layers[0], layers[1], dropout) for _ in range(n_exps)])
+        self.w_gate = nn.Parameter(torch.zeros(layers[0], n_exps))
+        self.w_noise = nn.Parameter(torch.zeros(layers[0], n_exps))
+
+    def gates(self, x: torch.Tensor, noise_epsilon: float = 1e-2) -> torch.Tensor:
+        logits = x @ self.w_gate
+        if self.noisy_gating and self.training:
+            noise_std = F.softplus(x @ self.w_noise) + noise_epsilon
+            logits = logits + torch.randn_like(logits) * noise_std
+        return F.softmax(logits, dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gates = self.gates(x)
+        expert_outputs = torch.stack([expert(x) for expert in self.experts], dim=-2)
+        return (gates.unsqueeze(-1) * expert_outputs).sum(dim=-2)
+
+
+class CausalTransformerLayer(nn.Module):
+    def __init__(self, hidden_size: int, n_heads: int, inner_size: int, hidden_dropout_prob: float,
+                 attn_dropout_prob: float, hidden_act: str, layer_norm_eps: float):
+        super().__init__()
+        if hidden_size % n_heads:
+            raise ValueError(f"hidden_size ({hidden_size}) must be a multiple of n_heads ({n_heads})")
+        if hidden_act not in _ACTIVATIONS:
+            raise ValueError(f"hidden_act must be one of {sorted(_ACTIVATIONS)}, got {hidden_act!r}")
+        self.n_heads = n_heads
+        self.attn_dropout_prob = attn_dropout_prob
+        self.qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.attn_out = nn.Linear(hidden_size, hidden_size)
+        self.attn_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.ffn_in = nn.Linear(hidden_size, inner_size)
+        self.ffn_out = nn.Linear(inner_size, hidden_size)
+        self.ffn_norm = nn.LayerNorm(hidden_size, eps=layer_norm_eps)
+        self.dropout = nn.Dropout(hidden_dropout_prob)
+        self.activation = _ACTIVATIONS[hidden_act]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, length, hidden = x.shape
+        q, k, v = self.qkv(x).view(batch, length, 3, self.n_heads, hidden // self.n_heads).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(
+            q, k, v, is_causal=True, dropout_p=self.attn_dropout_prob if self.training else 0.0
+        )
+        attended = attended.transpose(1, 2).reshape(batch, length, hidden)
+        x = self.attn_norm(x + self.dropout(self.attn_out(attended)))
+        return self.ffn_norm(x + self.dropout(self.ffn_out(self.activation(self.ffn_in(x)))))
+
+
+class CausalTransformer(nn.Module):
+    def __init__(self, n_layers: int, **layer_args):
+        super().__init__()
+        self.layers = nn.ModuleList([CausalTransformerLayer(**layer_args) for _ in range(n_layers)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x

@@ -1,0 +1,119 @@
+"""UniSRec: universal sequence representations from item text (Hou et al., KDD 2022)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from recbole.model.abstract_recommender import SequentialRecommender
+from recbole.utils import InputType
+from torch import nn
+
+from recbole_unisrec.model.layers import CausalTransformer, MoEAdaptorLayer
+
+TRAIN_STAGES = ("pretrain", "inductive_ft", "transductive_ft")
+
+
+class UniSRec(SequentialRecommender):
+    """A SASRec-style causal Transformer over adapted item text vectors.
+
+    ``train_stage``:
+      * ``pretrain`` – multi-domain contrastive pre-training (see :meth:`pretrain_loss`);
+      * ``inductive_ft`` – items are ``adaptor(text)`` only, so unseen items work;
+      * ``transductive_ft`` – ``adaptor(text) + ID embedding``.
+    Scores are cosine similarities over ``temperature``. The text vectors are a non-persistent
+    buffer: they belong to the data set, so checkpoints carry only what transfers.
+    """
+
+    input_type = InputType.POINTWISE
+
+    def __init__(self, config, dataset):
+        super().__init__(config, dataset)
+        self.train_stage = config["train_stage"]
+        if self.train_stage not in TRAIN_STAGES:
+            raise ValueError(f"train_stage must be one of {', '.join(TRAIN_STAGES)}; got {self.train_stage!r}")
+        self.hidden_size = config["hidden_size"]
+        self.temperature = config["temperature"]
+        self.lam = config["lambda"]
+        self.initializer_range = config["initializer_range"]
+
+        self.register_buffer("text_vectors", dataset.plm_embedding.weight.detach().clone(), persistent=False)
+        self.plm_size = self.text_vectors.shape[1]
+        adaptor_layers = list(config["adaptor_layers"] or [self.plm_size, self.hidden_size])
+        if adaptor_layers != [self.plm_size, self.hidden_size]:
+            raise ValueError(
+                f"adaptor_layers {adaptor_layers} does not fit: the text vectors of {config['dataset']} are "
+                f"{self.plm_size}-d and hidden_size is {self.hidden_size}; use [{self.plm_size}, {self.hidden_size}]"
+            )
+
+        self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
+        self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=config["layer_norm_eps"])
+        self.dropout = nn.Dropout(config["hidden_dropout_prob"])
+        self.trm_encoder = CausalTransformer(
+            n_layers=config["n_layers"],
+            hidden_size=self.hidden_size,
+            n_heads=config["n_heads"],
+            inner_size=config["inner_size"],
+            hidden_dropout_prob=config["hidden_dropout_prob"],
+            attn_dropout_prob=config["attn_dropout_prob"],
+            hidden_act=config["hidden_act"],
+            layer_norm_eps=config["layer_norm_eps"],
+        )
+        if self.train_stage == "transductive_ft":
+            self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)
+        self.apply(self._init_weights)
+        self.moe_adaptor = MoEAdaptorLayer(config["n_exps"], adaptor_layers, dropout=config["adaptor_dropout_prob"])
+        self.moe_adaptor.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        if isinstance(module, (nn.Linear, nn.Embedding)):
+            module.weight.data.normal_(mean=0.0, std=self.initializer_range)
+        elif isinstance(module, nn.LayerNorm):
+            module.bias.data.zero_()
+            module.weight.data.fill_(1.0)
+        if isinstance(module, nn.Linear) and module.bias is not None:
+            module.bias.data.zero_()
+
+    def item_table(self) -> torch.Tensor:
+        """Representations of all items, ``[n_items, hidden]`` (row 0 is padding)."""
+        table = self.moe_adaptor(self.text_vectors)
+        if self.train_stage == "transductive_ft":
+            table = table + self.item_embedding.weight
+        return table
+
+    def forward(self, item_emb: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """Encode left-aligned sequences of item vectors ``[B, L, hidden]``; one vector per sequence."""
+        length = item_emb.size(1)
+        hidden = item_emb + self.position_embedding.weight[:length]
+        hidden = self.trm_encoder(self.dropout(self.LayerNorm(hidden)))
+        return self.gather_indexes(hidden, item_seq_len - 1)
+
+    def sequence_output(self, interaction, table: torch.Tensor) -> torch.Tensor:
+        item_seq, item_seq_len = trim_padding(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
+        return self.forward(table[item_seq], item_seq_len)
+
+    def _logits(self, interaction) -> torch.Tensor:
+        table = self.item_table()
+        seq_output = F.normalize(self.sequence_output(interaction, table), dim=-1)
+        return seq_output @ F.normalize(table, dim=-1).T / self.temperature
+
+    def calculate_loss(self, interaction) -> torch.Tensor:
+        if self.train_stage == "pretrain":
+            return self.pretrain_loss(interaction)
+        return F.cross_entropy(self._logits(interaction), interaction[self.POS_ITEM_ID])
+
+    def full_sort_predict(self, interaction) -> torch.Tensor:
+        return self._logits(interaction)
+
+    def predict(self, interaction) -> torch.Tensor:
+        table = self.item_table()
+        seq_output = F.normalize(self.sequence_output(interaction, table), dim=-1)
+        items = F.normalize(table[interaction[self.ITEM_ID]], dim=-1)
+        return (seq_output * items).sum(dim=-1) / self.temperature
+
+    def pretrain_loss(self, interaction) -> torch.Tensor:
+        raise NotImplementedError("multi-domain pre-training lands with the pre-training dataloader")
+
+
+def trim_padding(item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cut a left-aligned batch to its longest sequence; exact under a causal mask."""
+    longest = int(item_seq_len.max())
+    return item_seq[:, :longest], item_seq_len

@@ -1,0 +1,1 @@
+"""Trainers of this plugin (UniSRec pre-training); RecBole supplies the rest."""

@@ -15,6 +15,16 @@ PROPS = REPO_ROOT / "props"
 
 
 class Config(RecBoleConfig):
+    """``overrides`` are ``--key=value`` strings (RecBole's command-line syntax); unlike RecBole's
+    Config this one never reads ``sys.argv`` itself, so run scripts own their arguments."""
+
+    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, overrides=None):
+        self._overrides = list(overrides or [])
+        super().__init__(model, dataset, config_file_list, config_dict)
+
+    def _load_cmd_line(self):
+        return self._convert_config_dict(parse_overrides(self._overrides))
+
     def _get_model_and_dataset(self, model, dataset):
         from recbole_unisrec.registry import get_model
 
@@ -35,3 +45,16 @@ def plugin_props(model: str) -> list[Path]:
     if (PROPS / f"{model}.yaml").is_file():
         files.append(PROPS / f"{model}.yaml")
     return files
+
+
+def parse_overrides(args: list[str]) -> dict[str, str]:
+    """``["--lr=0.1", ...]`` to ``{"lr": "0.1"}``; anything else is a one-line error."""
+    parsed: dict[str, str] = {}
+    for arg in args:
+        key, sep, value = arg[2:].partition("=") if arg.startswith("--") else ("", "", "")
+        if not key or not sep:
+            raise ValueError(f"unrecognised argument {arg!r}: RecBole settings are given as --key=value")
+        if key in parsed and parsed[key] != value:
+            raise ValueError(f"--{key} given twice with different values")
+        parsed[key] = value
+    return parsed

@@ -17,12 +17,14 @@ items, and a text for every item) and calls :func:`write_dataset`. The layout, p
 from __future__ import annotations
 
 import html
+import math
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator, Sequence
 
-from recbole_unisrec.fileio import DataFormatError, atomic_directory
+from recbole_unisrec.fileio import DataFormatError, atomic_directory, read_lines
 
 INTER_HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token"
 TEXT_HEADER = "item_id:token\ttext:token_seq"
@@ -132,3 +134,62 @@ def _write_lines(path: Path, lines: list[str]) -> None:
         for line in lines:
             handle.write(line)
             handle.write("\n")
+
+
+# --- small parsing helpers shared by the converters -------------------------------------------
+
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
+def read_rows(path: str | os.PathLike, columns: int, header: Sequence[str] | bool = False, sep: str = "\t") -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(line_number, fields)`` for every data line of a ``sep``-separated file.
+
+    Each line must have exactly ``columns`` fields. ``header`` is ``False`` (no header line),
+    ``True`` (skip the first line, whatever it says) or the exact field names of the first line.
+    """
+    for number, line in read_lines(path):
+        if number == 1 and header is not False:
+            if header is not True and line.split(sep) != list(header):
+                raise DataFormatError(path, f"expected header {sep.join(header)!r}, found {line[:200]!r}", number)
+            continue
+        fields = line.split(sep)
+        if len(fields) != columns:
+            raise DataFormatError(path, f"expected {columns} {_sep_name(sep)}-separated columns, found {len(fields)}", number)
+        yield number, fields
+
+
+def _sep_name(sep: str) -> str:
+    return {"\t": "tab", " ": "space", ",": "comma"}.get(sep, repr(sep))
+
+
+def parse_int(value: str, path: str | os.PathLike, line: int, what: str = "id") -> int:
+    """``value`` as an integer (digits, optional minus sign), else :class:`DataFormatError`."""
+    if not _INTEGER.fullmatch(value):
+        raise DataFormatError(path, f"{what} {value[:50]!r} is not an integer", line)
+    return int(value)
+
+
+def parse_float(value: str, path: str | os.PathLike, line: int, what: str = "timestamp") -> float:
+    """``value`` as a finite number, else :class:`DataFormatError`."""
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or not value.strip():
+        raise DataFormatError(path, f"{what} {value[:50]!r} is not a number", line)
+    return number
+
+
+def put_unique(mapping: dict, key, value, path: str | os.PathLike, line: int, what: str = "id") -> None:
+    """``mapping[key] = value``, or :class:`DataFormatError` if ``key`` is there already."""
+    if key in mapping:
+        raise DataFormatError(path, f"duplicate {what} {key!r}", line)
+    mapping[key] = value
+
+
+def read_texts(path: str | os.PathLike, header: Sequence[str] | bool = True, sep: str = "\t") -> dict[str, str]:
+    """A two-column ``id<sep>text`` file as a dict (duplicate ids are an error)."""
+    texts: dict[str, str] = {}
+    for number, (key, text) in read_rows(path, 2, header=header, sep=sep):
+        put_unique(texts, key, text, path, number, "item id")
+    return texts

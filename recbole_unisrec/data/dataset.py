@@ -19,7 +19,8 @@ from recbole.data.dataset import SequentialDataset
 
 from recbole_unisrec.data.layout import ensure_unpacked, read_item_tokens
 from recbole_unisrec.fileio import DataFormatError, read_lines
-from recbole_unisrec.text.encoder import EncoderSpec, text_vectors
+from recbole_unisrec.text.cache import text_vectors
+from recbole_unisrec.text.encoder import EncoderSpec
 
 
 class AtomicSequentialDataset(SequentialDataset):
@@ -58,7 +59,7 @@ class UniSRecDataset(AtomicSequentialDataset):
         folder = Path(self.config["data_path"])
         name = self.config["dataset"]
         table = text_vectors(
-            folder.parent, name, self.text_spec, word_drop_ratio=word_drop_ratio, seed=int(self.config["seed"] or 2022)
+            folder.parent, name, self.text_spec, word_drop_ratio=word_drop_ratio, seed=int(self.config["seed"])
         )
         tokens = read_item_tokens(folder, name)
         if table.ndim != 2 or table.shape[0] != len(tokens):
@@ -76,6 +77,14 @@ class UniSRecDataset(AtomicSequentialDataset):
         weight = torch.zeros(len(internal_tokens) + 1, table.shape[1], dtype=torch.float32)
         weight[1:] = torch.from_numpy(np.ascontiguousarray(table[[row_of[t] for t in internal_tokens]]))
         return torch.nn.Embedding.from_pretrained(weight, freeze=True, padding_idx=0)
+
+    def build(self):
+        """RecBole's split; validation and test rows are sorted by history length, so that each
+        evaluation batch is padded only to its own longest history (metrics do not depend on order)."""
+        built = super().build()
+        for split in built[1:]:
+            split.sort(by=self.config["ITEM_LIST_LENGTH_FIELD"])
+        return built
 
     def check_vector_size(self, expected: int, source: str) -> None:
         """Raise a clear error if a model built for ``expected``-d text vectors meets these."""

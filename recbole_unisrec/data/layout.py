@@ -58,3 +58,14 @@ def read_item_tokens(dataset_path: str | os.PathLike, name: str) -> list[str]:
     if not tokens:
         raise DataFormatError(path, "no items")
     return tokens
+
+
+def pack_for_shipping(dataset_path: str | os.PathLike, name: str) -> None:
+    """Gzip ``<name>.{train,valid,test}.inter`` in place (the inverse of :func:`ensure_unpacked`)."""
+    folder = Path(dataset_path)
+    for split in SPLITS:
+        plain = folder / f"{name}.{split}.inter"
+        with open(plain, "rb") as source, atomic_write(plain.with_name(plain.name + ".gz"), "wb") as target:
+            with gzip.GzipFile(fileobj=target, mode="wb", mtime=0) as packed:
+                shutil.copyfileobj(source, packed)
+        plain.unlink()

@@ -32,7 +32,9 @@ class MoEAdaptorLayer(nn.Module):
     """Mixture of ``n_exps`` whitening experts, mixed by ``softmax(x G + noise)``.
 
     The noise has a learned, input-dependent scale (``softplus(x W_noise) + eps``) and is added
-    only in training, as in the paper's noisy gating.
+    only in training, as in the paper's noisy gating. The experts are :class:`PWLayer` modules
+    (so parameters keep the original names) but run as one batched product: each expert still
+    draws its own dropout mask, and ``W (x - b)`` is computed as ``W x - W b``.
     """
 
     def __init__(self, n_exps: int, layers: list[int], dropout: float = 0.0, noise: bool = True):
@@ -41,6 +43,7 @@ class MoEAdaptorLayer(nn.Module):
             raise ValueError(f"adaptor_layers must be [input size, output size], got {layers}")
         self.n_exps = n_exps
         self.noisy_gating = noise
+        self.dropout_prob = dropout
         self.experts = nn.ModuleList([PWLayer(layers[0], layers[1], dropout) for _ in range(n_exps)])
         self.w_gate = nn.Parameter(torch.zeros(layers[0], n_exps))
         self.w_noise = nn.Parameter(torch.zeros(layers[0], n_exps))
@@ -53,9 +56,18 @@ class MoEAdaptorLayer(nn.Module):
         return F.softmax(logits, dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        gates = self.gates(x)
-        expert_outputs = torch.stack([expert(x) for expert in self.experts], dim=-2)
-        return (gates.unsqueeze(-1) * expert_outputs).sum(dim=-2)
+        flat = x.reshape(-1, x.shape[-1])
+        weight = torch.stack([expert.lin.weight for expert in self.experts])  # [E, out, in]
+        bias = torch.stack([expert.bias for expert in self.experts])  # [E, in]
+        n_exps, out_size, in_size = weight.shape
+        if self.training and self.dropout_prob > 0:
+            dropped = F.dropout(flat.unsqueeze(0).expand(n_exps, -1, -1), self.dropout_prob, training=True)
+            expert_out = torch.bmm(dropped, weight.transpose(1, 2))  # [E, N, out]
+        else:
+            expert_out = (flat @ weight.reshape(n_exps * out_size, in_size).T).view(-1, n_exps, out_size).transpose(0, 1)
+        expert_out = expert_out - torch.bmm(bias.unsqueeze(1), weight.transpose(1, 2))
+        mixed = torch.einsum("ne,eno->no", self.gates(flat), expert_out)
+        return mixed.view(*x.shape[:-1], out_size)
 
 
 class CausalTransformerLayer(nn.Module):

@@ -7,6 +7,7 @@ from recbole.model.abstract_recommender import SequentialRecommender
 from recbole.utils import InputType
 from torch import nn
 
+from recbole_unisrec.data.dataloader import TARGETS_FIELD
 from recbole_unisrec.model.layers import CausalTransformer, MoEAdaptorLayer
 
 TRAIN_STAGES = ("pretrain", "inductive_ft", "transductive_ft")
@@ -79,12 +80,15 @@ class UniSRec(SequentialRecommender):
             table = table + self.item_embedding.weight
         return table
 
-    def forward(self, item_emb: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
-        """Encode left-aligned sequences of item vectors ``[B, L, hidden]``; one vector per sequence."""
+    def encode_positions(self, item_emb: torch.Tensor) -> torch.Tensor:
+        """Causal encoding of left-aligned item vectors ``[B, L, hidden]``: position ``t`` sees items ``0..t``."""
         length = item_emb.size(1)
         hidden = item_emb + self.position_embedding.weight[:length]
-        hidden = self.trm_encoder(self.dropout(self.LayerNorm(hidden)))
-        return self.gather_indexes(hidden, item_seq_len - 1)
+        return self.trm_encoder(self.dropout(self.LayerNorm(hidden)))
+
+    def forward(self, item_emb: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
+        """One vector per sequence: the output at its last item."""
+        return self.gather_indexes(self.encode_positions(item_emb), item_seq_len - 1)
 
     def sequence_output(self, interaction, table: torch.Tensor) -> torch.Tensor:
         item_seq, item_seq_len = trim_padding(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
@@ -98,7 +102,20 @@ class UniSRec(SequentialRecommender):
     def calculate_loss(self, interaction) -> torch.Tensor:
         if self.train_stage == "pretrain":
             return self.pretrain_loss(interaction)
+        if TARGETS_FIELD in interaction:
+            return self.packed_loss(interaction)
         return F.cross_entropy(self._logits(interaction), interaction[self.POS_ITEM_ID])
+
+    def packed_loss(self, interaction) -> torch.Tensor:
+        """Cross-entropy at every position that has a target (rows from ``PackedTrainDataLoader``);
+        the mean over targets equals the mean over the equivalent prefix rows."""
+        table = self.item_table()
+        targets = interaction[TARGETS_FIELD]
+        hidden = self.encode_positions(table[interaction[self.ITEM_SEQ]])
+        has_target = targets > 0
+        outputs = F.normalize(hidden[has_target], dim=-1)
+        logits = outputs @ F.normalize(table, dim=-1).T / self.temperature
+        return F.cross_entropy(logits, targets[has_target])
 
     def full_sort_predict(self, interaction) -> torch.Tensor:
         return self._logits(interaction)

@@ -1,0 +1,102 @@
+"""Checkpoints that load with ``torch.load(weights_only=True)``, and loading them into a model.
+
+A checkpoint is a dict of tensors and plain values: ``state_dict``, ``config`` (plain dict) and,
+from this project's trainers, ``epoch``, ``optimizer`` and more. RecBole's own Trainer writes the
+same shape once ``recbole_unisrec.compat`` is applied.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from logging import getLogger
+from typing import Any
+
+import torch
+from torch import nn
+
+DOMAIN_SPECIFIC = ("item_embedding.",)
+"""Parameters that belong to one data set's items and are never transferred."""
+
+
+class CheckpointError(ValueError):
+    pass
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load safely; anything that is not a checkpoint of this shape is a one-line error."""
+    path = str(path)
+    if not os.path.isfile(path):
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    try:
+        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Weights only load failed" in str(error):
+            raise CheckpointError(
+                f"{path}: refused, the file holds Python objects that would run code when loaded "
+                "(only tensors and plain values are accepted)"
+            ) from None
+        raise CheckpointError(f"{path}: not a checkpoint ({str(error).splitlines()[0]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({str(error).splitlines()[0]})") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise CheckpointError(f"{path}: not a checkpoint (no state_dict)")
+    return checkpoint
+
+
+def checkpoint_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
+    config = checkpoint.get("config") or {}
+    return config if isinstance(config, dict) else {}
+
+
+def load_pretrained(model: nn.Module, path: str | os.PathLike, text_encoder: str | None = None) -> dict[str, list[str]]:
+    """Copy into ``model`` every parameter the checkpoint shares with it, domain tables excepted.
+
+    Returns the names ``loaded``, ``new`` (in the model only) and ``skipped`` (in the checkpoint
+    only, or domain-specific). A shape that differs is an error naming the parameter.
+    """
+    logger = getLogger()
+    checkpoint = load_checkpoint(path, map_location="cpu")
+    config = checkpoint_config(checkpoint)
+    source_encoder = config.get("text_encoder")
+    if text_encoder is not None and source_encoder is not None and source_encoder != text_encoder:
+        raise CheckpointError(
+            f"{path}: made with text encoder {source_encoder!r}, but this run uses {text_encoder!r}; "
+            f"set --text_encoder={source_encoder}"
+        )
+    source = checkpoint.get("state_dict")
+    target = model.state_dict()
+    loaded, skipped = [], []
+    for name, value in source.items():
+        if name not in target or name.startswith(DOMAIN_SPECIFIC):
+            skipped.append(name)
+            continue
+        if tuple(value.shape) != tuple(target[name].shape):
+            raise CheckpointError(
+                f"{path}: parameter {name} has shape {tuple(value.shape)} in the checkpoint but "
+                f"{tuple(target[name].shape)} in this model (different hidden_size, n_exps or text vectors?)"
+            )
+        loaded.append(name)
+    model.load_state_dict({name: source[name] for name in loaded}, strict=False)
+    new = [name for name in target if name not in loaded]
+    domains = checkpoint.get("domains") or [config.get("dataset", "unknown")]
+    logger.info(f"Loaded {path}: pre-trained on {', '.join(map(str, domains))}")
+    logger.info(f"  parameters loaded ({len(loaded)}): {', '.join(loaded)}")
+    logger.info(f"  parameters new ({len(new)}): {', '.join(new) or 'none'}")
+    if skipped:
+        logger.info(f"  parameters skipped ({len(skipped)}): {', '.join(skipped)}")
+    return {"loaded": loaded, "new": new, "skipped": skipped}
+
+
+def freeze_for_finetuning(model: nn.Module) -> None:
+    """Parameter-efficient fine-tuning: only the adaptor (and an ID embedding, if any) trains."""
+    trainable = ("moe_adaptor.", *DOMAIN_SPECIFIC)
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad = name.startswith(trainable)
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

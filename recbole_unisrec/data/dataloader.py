@@ -1,0 +1,122 @@
+"""The packed training loader: one row per user history instead of one row per prefix.
+
+RecBole's sequential training file holds every prefix of a user's history as its own row,
+padded to ``MAX_ITEM_LIST_LENGTH``. Sequences are left-aligned and the encoder is causal, so
+position ``t`` of the longest prefix row sees exactly the prefix of length ``t + 1``: one row
+with a target at every position gives the same per-target losses as all the prefix rows.
+:func:`pack_prefix_rows` finds those rows exactly (a prefix row is merged only when it is
+literally a prefix of a longer row plus its target); anything else, such as the sliding
+windows of histories longer than the maximum length, stays a row of its own with one target.
+
+Rows are then batched by length (short rows together), so a batch is padded only to its own
+longest row, and a batch holds about ``train_batch_size`` targets, the same number of training
+examples as a stock batch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
+from recbole.data.interaction import Interaction
+
+TARGETS_FIELD = "target_item_list"
+"""``[B, L]`` next item of every position, 0 where the position is not trained on."""
+
+
+@dataclass
+class PackedRows:
+    items: np.ndarray     # [R, L] input items, left-aligned, 0-padded
+    targets: np.ndarray   # [R, L] next item per position, 0 = no target
+    lengths: np.ndarray   # [R] items per row
+
+    @property
+    def target_counts(self) -> np.ndarray:
+        return (self.targets != 0).sum(axis=1)
+
+
+def pack_prefix_rows(users: np.ndarray, histories: np.ndarray, lengths: np.ndarray, targets: np.ndarray) -> PackedRows:
+    """Merge prefix rows (``history``, ``target``) of each user into rows with a target per position."""
+    width = histories.shape[1]
+    order = np.lexsort((-lengths, users))  # per user, longest history first
+    packed_items, packed_targets, packed_lengths = [], [], []
+    open_rows: list[tuple[np.ndarray, int]] = []  # (history + target, packed row index) of the current user
+    current_user = None
+    for row in order:
+        user, length, target = users[row], int(lengths[row]), int(targets[row])
+        history = histories[row, :length]
+        if user != current_user:
+            current_user, open_rows = user, []
+        for full, packed in open_rows:
+            if length < len(full) and full[length] == target and np.array_equal(full[:length], history) \
+                    and packed_targets[packed][length - 1] == 0:
+                packed_targets[packed][length - 1] = target
+                break
+        else:
+            items = np.zeros(width, dtype=np.int64)
+            items[:length] = history
+            row_targets = np.zeros(width, dtype=np.int64)
+            row_targets[length - 1] = target
+            packed_items.append(items)
+            packed_targets.append(row_targets)
+            packed_lengths.append(length)
+            open_rows.append((np.append(history, target), len(packed_items) - 1))
+    return PackedRows(np.stack(packed_items), np.stack(packed_targets), np.asarray(packed_lengths, dtype=np.int64))
+
+
+class PackedTrainDataLoader(AbstractDataLoader):
+    """RecBole train loader over packed rows, batched by length; see the module docstring."""
+
+    def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
+        uid, iid = config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]
+        self.item_seq_field = iid + config["LIST_SUFFIX"]
+        self.item_len_field = config["ITEM_LIST_LENGTH_FIELD"]
+        feat = dataset.inter_feat
+        self.rows = pack_prefix_rows(
+            feat[uid].numpy(), feat[self.item_seq_field].numpy(), feat[self.item_len_field].numpy(), feat[iid].numpy()
+        )
+        self.sample_size = len(self.rows.lengths)
+        self.rank, self.world_size = (0, 1) if config["single_spec"] else (config["local_rank"], config["world_size"])
+        self.epoch = 0
+        super().__init__(config, dataset, sampler, shuffle=shuffle)
+        self._batches = self._plan_batches(0)
+
+    def _init_batch_size_and_step(self):
+        self.step = self.config["train_batch_size"]
+        self.set_batch_size(self.step)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _plan_batches(self, epoch: int) -> list[np.ndarray]:
+        """Rows sorted by length (random order among equal lengths), cut into batches of about
+        ``train_batch_size`` targets, in random batch order; each rank takes every
+        ``world_size``-th batch. Seeded by ``seed`` and the epoch."""
+        rng = np.random.default_rng([int(self.config["seed"]), epoch])
+        lengths = self.rows.lengths
+        order = np.lexsort((rng.random(len(lengths)), lengths)) if self.shuffle else np.argsort(lengths, kind="stable")
+        targets_before = np.cumsum(self.rows.target_counts[order]) - self.rows.target_counts[order]
+        batch_of = targets_before // self.step
+        bounds = np.flatnonzero(np.diff(batch_of)) + 1
+        batches = np.split(order, bounds)
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches[self.rank::self.world_size]
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __iter__(self):
+        self._batches = self._plan_batches(self.epoch)
+        self.epoch += 1
+        for batch in self._batches:
+            yield self.collate_fn(batch)
+
+    def collate_fn(self, index: np.ndarray) -> Interaction:
+        longest = int(self.rows.lengths[index].max())
+        return Interaction({
+            self.item_seq_field: torch.from_numpy(self.rows.items[index, :longest]),
+            self.item_len_field: torch.from_numpy(self.rows.lengths[index]),
+            TARGETS_FIELD: torch.from_numpy(self.rows.targets[index, :longest]),
+        })

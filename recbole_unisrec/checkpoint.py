@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import zipfile
 from logging import getLogger
 from typing import Any
 
@@ -37,8 +36,9 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
                 "(only tensors and plain values are accepted)"
             ) from None
         raise CheckpointError(f"{path}: not a checkpoint ({str(error).splitlines()[0]})") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({str(error).splitlines()[0]})") from None
+    except Exception as error:  # torch raises many types for bytes that are not a checkpoint
+        reason = (str(error).splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({reason})") from None
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(f"{path}: not a checkpoint (no state_dict)")
     return checkpoint

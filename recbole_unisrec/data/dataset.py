@@ -27,6 +27,20 @@ class AtomicSequentialDataset(SequentialDataset):
     def __init__(self, config):
         ensure_unpacked(config["data_path"], config["dataset"])
         super().__init__(config)
+        self._keep_last_items(config["MAX_ITEM_LIST_LENGTH"])
+
+    def _keep_last_items(self, max_length: int) -> None:
+        """Histories longer than ``MAX_ITEM_LIST_LENGTH`` keep their last items, left-aligned.
+
+        The files hold up to 50 items; RecBole's own ``seq_len`` would keep the first ones."""
+        seq_field = self.config["ITEM_ID_FIELD"] + self.config["LIST_SUFFIX"]
+        len_field = self.config["ITEM_LIST_LENGTH_FIELD"]
+        feat = self.inter_feat  # still a DataFrame of per-row arrays until build()
+        if int(feat[len_field].max()) <= max_length:
+            return
+        feat[seq_field] = [items[:length][-max_length:] for items, length in zip(feat[seq_field], feat[len_field])]
+        feat[len_field] = feat[len_field].clip(upper=max_length)
+        self.field2seqlen[seq_field] = max_length
 
 
 def encoder_spec_from_config(config) -> EncoderSpec:

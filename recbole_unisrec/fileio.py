@@ -7,6 +7,7 @@ crash or a concurrent writer never leaves a file that looks complete but is not.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import gzip
 import os
 import shutil
@@ -61,16 +62,27 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_dir
         os.chmod(tmp_dir, 0o777 & ~_UMASK)  # mkdtemp creates 0700; give the usual permissions
-        if path.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
-            os.replace(path, old / path.name)
-            os.replace(tmp_dir, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp_dir, path)
+        with _exclusive_lock(path.parent / f".{path.name}.lock"):  # two writers swap one at a time
+            if path.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
+                os.replace(path, old / path.name)
+                os.replace(tmp_dir, path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp_dir, path)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
+
+
+@contextlib.contextmanager
+def _exclusive_lock(lock_path: Path) -> Iterator[None]:
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:

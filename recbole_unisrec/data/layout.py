@@ -36,14 +36,36 @@ def ensure_unpacked(dataset_path: str | os.PathLike, name: str) -> None:
         plain = folder / f"{name}.{split}.inter"
         packed = plain.with_name(plain.name + ".gz")
         if plain.is_file():
+            check_inter_file(plain)
             continue
         if not packed.is_file():
             known = ", ".join(known_datasets(folder.parent)) or "none"
             raise FileNotFoundError(
                 f"data set {name!r} has no {plain.name} (or .gz) in {folder}; data sets found in {folder.parent}: {known}"
             )
+        check_inter_file(packed)
         with gzip.open(packed, "rb") as source, atomic_write(plain, "wb") as target:
             shutil.copyfileobj(source, target)
+
+
+INTER_HEADER = "user_id:token\titem_id_list:token_seq\titem_id:token"
+
+
+def check_inter_file(path: Path) -> None:
+    """A one-line error naming file and line for anything RecBole would misread or choke on."""
+    for number, line in read_lines(path):
+        if number == 1:
+            if line != INTER_HEADER:
+                raise DataFormatError(path, f"header must be {INTER_HEADER!r}, got {line!r}", number)
+            continue
+        fields = line.split("\t")
+        if len(fields) != 3:
+            raise DataFormatError(path, f"expected 3 tab-separated columns, got {len(fields)}", number)
+        user, history, target = fields
+        if not user.strip() or not target.strip() or " " in user or " " in target:
+            raise DataFormatError(path, "user and item must be single non-empty tokens", number)
+        if not history or any(not token for token in history.split(" ")):
+            raise DataFormatError(path, "item_id_list must be tokens separated by single spaces", number)
 
 
 def read_item_tokens(dataset_path: str | os.PathLike, name: str) -> list[str]:

@@ -5,6 +5,7 @@
     convert online-retail --csv OnlineRetail.csv --name OnlineRetail
     corpus --domains Beauty,Toys,Games            # pre-training corpus BTG
     encode -d Scientific                           # text vectors (cached next to the data)
+    recommend --checkpoint CKPT -d Scientific --history "B00TNNWMXI B00IBZE2EQ" -k 10
 """
 from __future__ import annotations
 
@@ -60,6 +61,51 @@ def _encode(args: argparse.Namespace) -> dict:
     return {"dataset": args.dataset, "rows": table.shape[0], "dim": table.shape[1], "file": getattr(table, "filename", None)}
 
 
+def _recommend(args: argparse.Namespace) -> dict | None:
+    """``recommend``: rank catalog items after one history (printed) or many (written to a file)."""
+    from recbole_unisrec.fileio import atomic_write
+    from recbole_unisrec.serving import Recommender, read_catalog, read_histories
+
+    if args.k < 1:
+        raise ValueError(f"-k must be a positive integer, got {args.k}")
+    if args.histories and not args.output:
+        raise ValueError("--histories needs --output FILE")
+    rec = Recommender.from_checkpoint(
+        args.checkpoint, catalog=args.catalog, dataset=args.dataset, data_root=args.data_root,
+        text_encoder=args.text_encoder, use_id_vectors=not args.no_id_vectors,
+    )
+    if args.add_items:
+        rec.add_items(read_catalog(args.add_items))
+    exclude = not args.include_history
+    if args.history is not None:
+        result = rec.recommend(args.history, k=args.k, exclude_history=exclude)
+        if args.json:
+            return {"history": args.history.split(), "mode": rec.mode, "recommendations": [
+                {"rank": rank, "item_id": r.item_id, "score": round(r.score, 6), "text": r.text, "text_only": r.text_only}
+                for rank, r in enumerate(result, start=1)]}
+        transductive = rec.mode == "transductive"
+        width = max([len(r.item_id) + transductive for r in result] + [7])
+        print(f"{'rank':>4}  {'item_id':<{width}}  {'score':>9}  text")
+        for rank, r in enumerate(result, start=1):
+            mark = "*" if transductive and r.text_only else ""
+            text = r.text if len(r.text) <= 100 else r.text[:99] + "\u2026"
+            print(f"{rank:>4}  {r.item_id + mark:<{width}}  {r.score:>9.4f}  {text}")
+        if transductive and any(r.text_only for r in result):
+            print("* no learned ID vector: scored on text only")
+        if result.history_text_only:
+            print(f"history items scored on text only: {' '.join(result.history_text_only)}")
+        return None
+    histories = read_histories(args.histories)
+    labels = [f"{args.histories}: user {user!r}" for user, _ in histories]
+    results = rec.recommend_batch([items for _, items in histories], k=args.k, exclude_history=exclude, labels=labels)
+    with atomic_write(args.output) as handle:
+        handle.write("user\trank\titem_id\tscore\ttext_only\n")
+        for (user, _), result in zip(histories, results):
+            for rank, r in enumerate(result, start=1):
+                handle.write(f"{user}\t{rank}\t{r.item_id}\t{r.score:.6f}\t{int(r.text_only)}\n")
+    return {"histories": len(histories), "k": args.k, "items_in_catalog": len(rec), "mode": rec.mode, "output": str(args.output)}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recbole_unisrec", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -95,6 +141,24 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--word-drop", type=float, default=0.0, help="encode the word-dropped copy with this ratio")
     enc.add_argument("--seed", type=int, default=2022)
     enc.set_defaults(run=_encode)
+
+    rec = commands.add_parser("recommend", help="recommend from a trained checkpoint; the catalog may hold new items")
+    rec.add_argument("--checkpoint", required=True, help="a UniSRec checkpoint (.pth)")
+    source = rec.add_mutually_exclusive_group(required=True)
+    source.add_argument("--catalog", help="catalog TSV: item_id<TAB>text per line, optional header line")
+    source.add_argument("-d", "--dataset", help="use a data set's items (raw ids) as the catalog")
+    rec.add_argument("--data-root", default=str(SHIPPED_DATA), help="where --dataset lives")
+    rec.add_argument("--add-items", help="a further catalog TSV of new items, added after the catalog")
+    which = rec.add_mutually_exclusive_group(required=True)
+    which.add_argument("--history", help='item ids, oldest first, e.g. "id1 id2 id3"')
+    which.add_argument("--histories", help="file: one history per line ('id1 id2 ...' or 'user<TAB>id1 id2 ...')")
+    rec.add_argument("-o", "--output", help="with --histories: output TSV (user, rank, item_id, score, text_only)")
+    rec.add_argument("-k", type=int, default=10, help="items per history (default 10)")
+    rec.add_argument("--include-history", action="store_true", help="allow items of the history in the results")
+    rec.add_argument("--text-encoder", default=None, help="a local copy of the checkpoint's text encoder")
+    rec.add_argument("--no-id-vectors", action="store_true", help="transductive checkpoints: score on text only")
+    rec.add_argument("--json", action="store_true", help="with --history: print JSON instead of a table")
+    rec.set_defaults(run=_recommend)
     return parser
 
 
@@ -108,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(result, indent=2))
+    if result is not None:  # a command that printed its own output returns None
+        print(json.dumps(result, indent=2))
     return 0
 
 

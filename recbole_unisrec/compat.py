@@ -113,6 +113,16 @@ def _silence_known_warnings() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
 
 
+def _undo_global_anomaly_detection() -> None:
+    """recbole 1.2.1's ``model/sequential_recommender/sine.py`` calls
+    ``torch.autograd.set_detect_anomaly(True)`` at import, for the whole process, as soon as any
+    RecBole sequential model is looked up. It checks every backward op for NaN: results are
+    unchanged, training is about twice as slow. Import the package once here and switch it off."""
+    import recbole.model.sequential_recommender  # noqa: F401
+
+    torch.autograd.set_detect_anomaly(False)
+
+
 def apply() -> None:
     """Apply every fix once; called from ``recbole_unisrec/__init__.py``."""
     global _applied
@@ -121,4 +131,5 @@ def apply() -> None:
     _silence_known_warnings()
     _restore_numpy_aliases()
     _patch_trainer_checkpoint()
+    _undo_global_anomaly_detection()
     _applied = True

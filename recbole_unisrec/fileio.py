@@ -62,7 +62,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp_dir
         os.chmod(tmp_dir, 0o777 & ~_UMASK)  # mkdtemp creates 0700; give the usual permissions
-        with _exclusive_lock(path.parent / f".{path.name}.lock"):  # two writers swap one at a time
+        with _exclusive_lock(path.parent):  # two writers swap one at a time
             if path.exists():
                 old = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".old", dir=path.parent))
                 os.replace(path, old / path.name)
@@ -76,13 +76,14 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
-    with open(lock_path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _exclusive_lock(directory: Path) -> Iterator[None]:
+    """An advisory lock on the directory itself, so no lock file is left behind."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)
 
 
 def read_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:

@@ -30,7 +30,8 @@ def get_trainer(model_type, model_name: str) -> type:
 def create_dataset(config) -> datasets.AtomicSequentialDataset:
     """The dataset class for ``config['model']``; never unpickles a saved dataset."""
     if config["model"] in TEXT_MODELS:
-        dataset_class = datasets.MultiDomainDataset if config["train_stage"] == "pretrain" else datasets.UniSRecDataset
+        pretraining = config["model"] == "UniSRec" and config["train_stage"] == "pretrain"
+        dataset_class = datasets.MultiDomainDataset if pretraining else datasets.UniSRecDataset
     else:
         dataset_class = datasets.AtomicSequentialDataset
     dataset = dataset_class(config)

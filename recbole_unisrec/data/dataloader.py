@@ -120,3 +120,111 @@ class PackedTrainDataLoader(AbstractDataLoader):
             self.item_len_field: torch.from_numpy(self.rows.lengths[index]),
             TARGETS_FIELD: torch.from_numpy(self.rows.targets[index, :longest]),
         })
+
+
+# --------------------------------------------------------------------------------------------
+# Length bucketing for stock RecBole sequential models
+# --------------------------------------------------------------------------------------------
+
+from recbole.data.dataloader.general_dataloader import FullSortEvalDataLoader, TrainDataLoader  # noqa: E402
+
+LENGTH_BUCKETING_MODELS = frozenset({
+    "SASRec", "SASRecF", "GRU4Rec", "GRU4RecF", "NARM", "FDSA", "FDSAText", "S3RecText", "UniSRec",
+})
+"""Models whose sequence output, for a left-aligned history, depends only on the history's own
+positions (a causal encoder with a padding mask, an RNN, or padding masked out of every sum), so
+a row trimmed to the longest history of its batch scores exactly as the row padded to
+``MAX_ITEM_LIST_LENGTH``. Models that read fixed-length rows (Caser's convolution windows,
+BERT4Rec's appended mask token, ...) are not in it."""
+
+
+def check_length_bucketing(config) -> None:
+    """Raise a one-line error where ``length_bucketing`` cannot be exact for ``config['model']``."""
+    model = config["model"]
+    if model not in LENGTH_BUCKETING_MODELS:
+        raise ValueError(
+            f"length_bucketing: {model} is not known to score a trimmed row exactly as a padded one "
+            f"(supported: {', '.join(sorted(LENGTH_BUCKETING_MODELS))}); drop --length_bucketing for it"
+        )
+    if model == "S3RecText" and config["train_stage"] != "finetune":
+        raise ValueError("length_bucketing: S3RecText supports it in train_stage finetune only")
+    if config["transform"] is not None:
+        raise ValueError(f"length_bucketing: the transform {config['transform']!r} needs fixed-length rows")
+
+
+class LengthBucketTrainDataLoader(TrainDataLoader):
+    """RecBole's training loader (one row per prefix, as stock), batched by history length.
+
+    Rows are sorted by length (random order among equal lengths), cut into batches of
+    ``train_batch_size`` rows and visited in random order, seeded by ``seed`` and the epoch; each
+    rank of a distributed run takes every ``world_size``-th batch. Every list field of a batch
+    (``item_id_list`` and any other ``*_list`` field as wide as it) is cut to the batch's longest
+    history. Rows and per-row losses are RecBole's own; only the batching
+    (which rows share a batch) and the padding differ. See :data:`LENGTH_BUCKETING_MODELS`.
+    (RecBole pads every row to the longest history of the data set, capped at
+    ``MAX_ITEM_LIST_LENGTH``: 50 on the shipped data sets.)
+    """
+
+    def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
+        check_length_bucketing(config)
+        self.lengths = dataset.inter_feat[config["ITEM_LIST_LENGTH_FIELD"]].numpy().astype(np.int64)
+        self.rank, self.world_size = (0, 1) if config["single_spec"] else (config["local_rank"], config["world_size"])
+        self.epoch = 0
+        super().__init__(config, dataset, sampler, shuffle=shuffle)
+        self._batches = self._plan_batches(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _plan_batches(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([int(self.config["seed"]), epoch])
+        lengths = self.lengths
+        order = np.lexsort((rng.random(len(lengths)), lengths)) if self.shuffle else np.argsort(lengths, kind="stable")
+        batches = [order[start:start + self.step] for start in range(0, len(order), self.step)]
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches[self.rank::self.world_size]
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __iter__(self):
+        self._batches = self._plan_batches(self.epoch)
+        self.epoch += 1
+        for batch in self._batches:
+            yield self.collate_fn(batch)
+
+    def collate_fn(self, index) -> Interaction:
+        index = np.asarray(index)
+        interaction = super().collate_fn(index)
+        return trim_list_fields(self.config, interaction, int(self.lengths[index].max()))
+
+
+def trim_list_fields(config, interaction: Interaction, longest: int) -> Interaction:
+    """Cut ``item_id_list`` and every other ``*_list`` field as wide as it to ``longest`` columns."""
+    list_suffix = config["LIST_SUFFIX"]
+    width = interaction[config["ITEM_ID_FIELD"] + list_suffix].size(1)
+    for field in list(interaction.columns):
+        value = interaction[field]
+        if field.endswith(list_suffix) and value.dim() >= 2 and value.size(1) == width:
+            interaction.interaction[field] = value[:, :max(longest, 1)]
+    return interaction
+
+
+class LengthBucketEvalDataLoader(FullSortEvalDataLoader):
+    """RecBole's full-ranking evaluation loader for sequential models, visiting the rows sorted by
+    history length and cutting each batch to its longest history (``length_bucketing: True``).
+    Every row is scored once, as stock; metrics are averages over rows, so the order does not
+    change them."""
+
+    def __init__(self, config, dataset, sampler=None, shuffle: bool = False):
+        check_length_bucketing(config)
+        lengths = dataset.inter_feat[config["ITEM_LIST_LENGTH_FIELD"]].numpy()
+        self.lengths = lengths.astype(np.int64)
+        self.order = np.argsort(self.lengths, kind="stable")
+        super().__init__(config, dataset, sampler, shuffle=False)
+
+    def collate_fn(self, index):
+        rows = self.order[np.asarray(index)]
+        interaction, history, positive_u, positive_i = super().collate_fn(rows)
+        return trim_list_fields(self.config, interaction, int(self.lengths[rows].max())), history, positive_u, positive_i

@@ -2,13 +2,20 @@
 from __future__ import annotations
 
 from recbole.data import data_preparation as recbole_data_preparation
+from recbole.data.dataloader import FullSortEvalDataLoader
 
-from recbole_unisrec.data.dataloader import PackedTrainDataLoader
+from recbole_unisrec.data.dataloader import LengthBucketEvalDataLoader, LengthBucketTrainDataLoader, PackedTrainDataLoader
 
 
 def data_preparation(config, dataset):
-    """Train/valid/test loaders; ``packed_training: True`` swaps in :class:`PackedTrainDataLoader`."""
+    """Train/valid/test loaders; ``packed_training: True`` swaps in :class:`PackedTrainDataLoader`,
+    else ``length_bucketing: True`` swaps in :class:`LengthBucketTrainDataLoader` (stock models);
+    ``length_bucketing: True`` also evaluates (full ranking) in length-sorted, trimmed batches."""
     train_data, valid_data, test_data = recbole_data_preparation(config, dataset)
     if config["packed_training"]:
         train_data = PackedTrainDataLoader(config, train_data._dataset, shuffle=config["shuffle"])
+    elif config["length_bucketing"]:
+        train_data = LengthBucketTrainDataLoader(config, train_data._dataset, train_data._sampler, shuffle=config["shuffle"])
+    if config["length_bucketing"] and isinstance(valid_data, FullSortEvalDataLoader):
+        valid_data, test_data = (LengthBucketEvalDataLoader(config, data._dataset, data._sampler) for data in (valid_data, test_data))
     return train_data, valid_data, test_data

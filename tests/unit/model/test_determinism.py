@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from recbole_unisrec.quick_start import run
 
-from conftest import TINY_CONFIG
+from model_fixtures import TINY_CONFIG
 
 
 def test_same_seed_same_metrics(tiny_root, tmp_path) -> None:

@@ -8,7 +8,7 @@ from recbole.data.interaction import Interaction
 
 from recbole_unisrec.data.dataloader import TARGETS_FIELD, PackedTrainDataLoader, pack_prefix_rows
 
-from conftest import build
+from model_fixtures import build
 
 
 def test_pack_prefix_rows_merges_exact_prefixes_only() -> None:

@@ -10,7 +10,7 @@ from recbole_unisrec.config import Config
 from recbole_unisrec.quick_start import run
 from recbole_unisrec.registry import create_dataset
 
-from conftest import TINY_CONFIG, build, chain_sequences, chain_texts, write_fixture
+from model_fixtures import TINY_CONFIG, build, chain_sequences, chain_texts, write_fixture
 
 
 @pytest.mark.parametrize("stage", ["inductive_ft", "transductive_ft"])

@@ -1,0 +1,249 @@
+"""Run several models on one data set (optionally several seeds) and tabulate the test results.
+
+A model is named ``NAME[@CHECKPOINT][:STAGE]``:
+
+* ``SASRec``, ``GRU4Rec``, ``FDSAText``, ... – a baseline (:func:`recbole_unisrec.baselines.run_baseline`);
+* ``UniSRec:inductive_ft`` / ``UniSRec:transductive_ft`` – UniSRec trained from scratch;
+* ``UniSRec@saved/ckpt.pth:inductive_ft`` – UniSRec fine-tuned from a pre-trained checkpoint
+  (adaptor-only unless ``freeze=False``);
+* ``S3RecText`` runs both of its stages; ``S3RecText@ckpt.pth`` fine-tunes that pre-trained checkpoint.
+
+Tables (written whole after every finished run, so a long comparison keeps what it finished):
+``<out>.md`` (Markdown, mean ± sample standard deviation over seeds), ``<out>.csv`` (the same
+numbers, mean and std in separate columns) and ``<out>.runs.csv`` (one row per run).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+import statistics
+from dataclasses import dataclass
+from logging import getLogger
+from pathlib import Path
+from typing import Any, Callable
+
+from recbole_unisrec.config import parse_overrides
+from recbole_unisrec.data.dataloader import LENGTH_BUCKETING_MODELS
+from recbole_unisrec.fileio import atomic_write
+
+METRICS = ("recall@10", "ndcg@10", "recall@50", "ndcg@50")
+METRIC_TITLES = {"recall@10": "Recall@10", "ndcg@10": "NDCG@10", "recall@50": "Recall@50", "ndcg@50": "NDCG@50"}
+MD_COLUMNS = ("Model", "Seeds", *METRIC_TITLES.values(), "Training time (s)", "Trainable parameters")
+CSV_COLUMNS = ("model", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
+               "train_seconds_mean", "train_seconds_std", "trainable_parameters")
+RUN_COLUMNS = ("model", "seed", *METRICS, "train_seconds", "trainable_parameters", "best_valid_score", "checkpoint")
+
+STAGES = {"UniSRec": ("inductive_ft", "transductive_ft"), "S3RecText": ("finetune",)}
+"""Stages a spec may name (``S3RecText`` without a stage runs pre-training and fine-tuning)."""
+
+_SPEC = re.compile(r"(?P<model>[A-Za-z][A-Za-z0-9_]*)(?:@(?P<checkpoint>[^:]+))?(?::(?P<stage>[A-Za-z_]+))?")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    text: str
+    model: str
+    checkpoint: str | None = None
+    stage: str | None = None
+
+    @property
+    def label(self) -> str:
+        """The spec as written, the checkpoint shortened to its file name."""
+        label = self.model
+        if self.checkpoint:
+            label += f"@{Path(self.checkpoint).name}"
+        if self.stage:
+            label += f":{self.stage}"
+        return label
+
+
+def parse_spec(text: str) -> ModelSpec:
+    match = _SPEC.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"model {text!r}: expected NAME, NAME:STAGE or NAME@CHECKPOINT[:STAGE]")
+    spec = ModelSpec(text, match["model"], match["checkpoint"], match["stage"])
+    if spec.checkpoint and spec.model not in STAGES:
+        raise ValueError(f"model {text!r}: only UniSRec and S3RecText start from a checkpoint")
+    if spec.stage and spec.stage not in STAGES.get(spec.model, ()):
+        allowed = "; ".join(f"{model}: {', '.join(stages)}" for model, stages in STAGES.items())
+        raise ValueError(f"model {text!r}: unknown stage {spec.stage!r} ({allowed})")
+    if spec.checkpoint and not Path(spec.checkpoint).is_file():
+        raise ValueError(f"model {text!r}: checkpoint {spec.checkpoint} not found")
+    return spec
+
+
+def check_model(name: str) -> None:
+    """A one-line error unless ``name`` is a sequential model of this plugin or of RecBole."""
+    from recbole.utils import ModelType
+
+    from recbole_unisrec.registry import get_model
+
+    try:
+        model_class = get_model(name)
+    except Exception:  # RecBole's lookup ends in optional libraries (lightgbm, ...) for unknown names
+        model_class = None
+    if model_class is None or getattr(model_class, "type", None) != ModelType.SEQUENTIAL:
+        raise ValueError(f"{name!r} is not a sequential model of this plugin or of RecBole")
+
+
+def run_spec(
+    spec: ModelSpec,
+    dataset: str,
+    seed: int,
+    epochs: int | None = None,
+    config_file_list: list[str] | None = None,
+    overrides: list[str] | None = None,
+    freeze: bool = True,
+) -> dict[str, Any]:
+    """One run of ``spec`` with ``seed``; the result dict of :func:`recbole_unisrec.quick_start.run`."""
+    from recbole_unisrec.baselines import run_baseline
+    from recbole_unisrec.quick_start import run
+
+    config_dict: dict[str, Any] = {"seed": seed}
+    if epochs is not None:
+        config_dict["epochs"] = epochs
+    if spec.stage:
+        config_dict["train_stage"] = spec.stage
+    overrides = overrides_for(spec.model, overrides or [])
+    if spec.model == "UniSRec":
+        return run("UniSRec", dataset, config_file_list, config_dict, overrides, pretrained=spec.checkpoint, freeze=freeze)
+    if spec.checkpoint:  # S3RecText fine-tuned from a pre-trained checkpoint
+        config_dict.update(train_stage="finetune", pre_model_path=spec.checkpoint)
+    return run_baseline(spec.model, dataset, config_file_list, config_dict, overrides)
+
+
+def overrides_for(model: str, overrides: list[str]) -> list[str]:
+    """``overrides`` without ``--length_bucketing`` for a model that cannot use it (with a warning),
+    so one flag can speed up the models of a mixed list."""
+    settings = parse_overrides(overrides)
+    if "seed" in settings:
+        raise ValueError("give seeds with --seeds, not --seed")
+    if model in LENGTH_BUCKETING_MODELS or settings.get("length_bucketing", "False") in ("False", "false", "0"):
+        return list(overrides)
+    getLogger().warning(f"{model}: length_bucketing does not apply (needs fixed-length rows); trains unbucketed")
+    return [arg for arg in overrides if not arg.startswith("--length_bucketing=")]
+
+
+# --- tables ---------------------------------------------------------------------------------
+
+def _mean_std(values: list[float]) -> tuple[float, float | None]:
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def summarise(label: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean and sample std over seeds of the test metrics and training time of one model's runs."""
+    row: dict[str, Any] = {"model": label, "seeds": [r["seed"] for r in runs]}
+    for metric in METRICS:
+        values = [r["test_result"][metric] for r in runs if metric in r["test_result"]]
+        row[metric] = _mean_std(values) if len(values) == len(runs) else None
+    row["train_seconds"] = _mean_std([r["train_seconds"] for r in runs])
+    counts = sorted({int(r["trainable_parameters"]) for r in runs})
+    row["trainable_parameters"] = counts[0] if len(counts) == 1 else counts
+    return row
+
+
+def _fmt(pair: tuple[float, float | None] | None, digits: int) -> str:
+    if pair is None:
+        return "–"
+    mean, std = pair
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def _fmt_params(value) -> str:
+    return f"{value:,}" if isinstance(value, int) else " / ".join(f"{v:,}" for v in value)
+
+
+def markdown_table(rows: list[dict[str, Any]], caption: str = "") -> str:
+    lines = [caption, ""] if caption else []
+    lines.append("| " + " | ".join(MD_COLUMNS) + " |")
+    lines.append("|---|" + "---:|" * (len(MD_COLUMNS) - 1))
+    for row in rows:
+        cells = [row["model"], str(len(row["seeds"])), *(_fmt(row[m], 4) for m in METRICS),
+                 _fmt(row["train_seconds"], 1), _fmt_params(row["trainable_parameters"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _csv_text(columns, records) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(records)
+    return buffer.getvalue()
+
+
+def _num(value: float | None) -> str:
+    """A number for the CSV files: 10 significant digits (the Markdown table rounds)."""
+    return "" if value is None else f"{value:.10g}"
+
+
+def summary_csv(rows: list[dict[str, Any]]) -> str:
+    records = []
+    for row in rows:
+        record = [row["model"], " ".join(map(str, row["seeds"]))]
+        for metric in METRICS:
+            mean, std = row[metric] if row[metric] is not None else (None, None)
+            record += [_num(mean), _num(std)]
+        mean, std = row["train_seconds"]
+        params = row["trainable_parameters"]
+        record += [_num(mean), _num(std), params if isinstance(params, int) else " ".join(map(str, params))]
+        records.append(record)
+    return _csv_text(CSV_COLUMNS, records)
+
+
+def runs_csv(results: list[tuple[str, dict[str, Any]]]) -> str:
+    records = [[label, r["seed"], *(_num(r["test_result"].get(m)) for m in METRICS), _num(r["train_seconds"]),
+                r["trainable_parameters"], _num(r["best_valid_score"]), r.get("checkpoint") or ""]
+               for label, r in results]
+    return _csv_text(RUN_COLUMNS, records)
+
+
+def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], caption: str = "") -> list[Path]:
+    """``<out>.md``, ``<out>.csv`` and ``<out>.runs.csv`` from ``(label, result)`` pairs, each written atomically."""
+    out = Path(out)
+    labels = list(dict.fromkeys(label for label, _ in results))
+    rows = [summarise(label, [r for l, r in results if l == label]) for label in labels]
+    paths = [out.with_name(out.name + suffix) for suffix in (".md", ".csv", ".runs.csv")]
+    for path, text in zip(paths, (markdown_table(rows, caption), summary_csv(rows), runs_csv(results))):
+        with atomic_write(path) as handle:
+            handle.write(text)
+    return paths
+
+
+def compare(
+    specs: list[str],
+    dataset: str,
+    seeds: list[int],
+    out: str | Path,
+    epochs: int | None = None,
+    config_file_list: list[str] | None = None,
+    overrides: list[str] | None = None,
+    freeze: bool = True,
+    command: str = "",
+    runner: Callable[..., dict[str, Any]] = run_spec,
+) -> list[Path]:
+    """Run every model with every seed (model by model), rewriting the tables after each run."""
+    parsed = [parse_spec(text) for text in specs]
+    labels = [spec.label for spec in parsed]
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"a model is listed twice: {', '.join(labels)}")
+    overrides = list(overrides or [])
+    for spec in parsed:  # every one-line error before the first (long) run
+        check_model(spec.model)
+        overrides_for(spec.model, overrides)
+    caption = (f"{dataset}, test set (leave-one-out, full ranking); mean ± sample std over seeds "
+               f"{', '.join(map(str, seeds))}; training time: wall seconds of training incl. validation.")
+    if command:
+        caption += f"\n\n`{command}`"
+    results: list[tuple[str, dict[str, Any]]] = []
+    paths: list[Path] = []
+    logger = getLogger()
+    for spec in parsed:
+        for seed in seeds:
+            logger.info(f"run_compare: {spec.label}, seed {seed}")
+            result = runner(spec, dataset, seed, epochs=epochs, config_file_list=config_file_list,
+                            overrides=overrides, freeze=freeze)
+            results.append((spec.label, result))
+            paths = write_tables(out, results, caption)
+    return paths

@@ -1,0 +1,48 @@
+"""Pytest fixtures for the baseline tests (a module of its own, not a conftest.py, so that it never
+shadows another directory's conftest in `from conftest import ...`): a tiny data set with real
+item texts, big enough for Recall@50 (72 items)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from recbole_unisrec.data.convert.common import SequenceData, write_dataset
+
+COLOURS = ["red", "green", "blue", "yellow", "black", "white", "purple", "orange", "grey", "pink", "brown", "silver"]
+THINGS = ["apple", "hammer", "novel", "shoe", "lamp", "kettle"]
+"""Chain c walks THINGS in order, each item is '<colour c> <thing>'; the next item is always the chain's next."""
+
+TINY = {
+    "hidden_size": 16, "embedding_size": 16, "inner_size": 16, "n_layers": 1, "n_heads": 2, "epochs": 1,
+    "train_batch_size": 32, "eval_batch_size": 256, "show_progress": False, "seed": 7,
+    "hidden_dropout_prob": 0.0, "attn_dropout_prob": 0.0, "state": "WARNING",
+}
+
+
+def tiny_sequences(users: int = 48, length: int = 7) -> list[tuple[str, list[str]]]:
+    sequences = []
+    for user in range(users):
+        chain = user % len(COLOURS)
+        start = (user // len(COLOURS)) % len(THINGS)
+        sequences.append((f"u{user}", [f"c{chain}i{(start + step) % len(THINGS)}" for step in range(length - user % 4)]))
+    return sequences
+
+
+def tiny_texts() -> dict[str, str]:
+    return {f"c{c}i{i}": f"{colour} {thing}" for c, colour in enumerate(COLOURS) for i, thing in enumerate(THINGS)}
+
+
+def write_tiny(root: Path, name: str = "Tiny") -> Path:
+    write_dataset(SequenceData(name, tiny_sequences(), tiny_texts()), root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    return write_tiny(tmp_path_factory.mktemp("baselines"))
+
+
+@pytest.fixture
+def tiny_config(tiny_root, tmp_path) -> dict:
+    return {**TINY, "data_path": str(tiny_root), "checkpoint_dir": str(tmp_path / "saved")}

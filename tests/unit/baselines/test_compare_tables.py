@@ -1,0 +1,115 @@
+"""run_compare's model specs and tables, with a stand-in runner (no training)."""
+from __future__ import annotations
+
+import csv
+import statistics
+
+import pytest
+
+from recbole_unisrec.compare import CSV_COLUMNS, MD_COLUMNS, RUN_COLUMNS, compare, overrides_for, parse_spec
+
+
+def fake_result(spec, seed):
+    base = {"SASRec": 0.1, "UniSRec:inductive_ft": 0.2}[spec.label]
+    return {
+        "seed": seed, "best_valid_score": base, "checkpoint": f"/ckpt/{spec.model}-{seed}.pth",
+        "test_result": {"recall@10": base + seed / 1000, "ndcg@10": base / 2, "recall@50": base * 3, "ndcg@50": base},
+        "train_seconds": 10.0 + seed, "trainable_parameters": 1234567 if spec.model == "SASRec" else 89,
+    }
+
+
+def test_specs(tmp_path) -> None:
+    assert parse_spec("SASRec") == parse_spec("SASRec")
+    checkpoint = tmp_path / "run 1" / "pre.pth"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")
+    spec = parse_spec(f"UniSRec@{checkpoint}:inductive_ft")
+    assert (spec.model, spec.checkpoint, spec.stage) == ("UniSRec", str(checkpoint), "inductive_ft")
+    assert spec.label == "UniSRec@pre.pth:inductive_ft"
+    with pytest.raises(ValueError, match="not found"):
+        parse_spec("UniSRec@missing.pth:inductive_ft")
+    with pytest.raises(ValueError, match="unknown stage 'pretrain'"):
+        parse_spec("UniSRec:pretrain")
+    with pytest.raises(ValueError, match="unknown stage"):
+        parse_spec("SASRec:inductive_ft")
+    assert parse_spec("UniSRec:transductive_ft").stage == "transductive_ft"
+    with pytest.raises(ValueError, match="only UniSRec and S3RecText"):
+        parse_spec("SASRec@x.pth")
+    with pytest.raises(ValueError, match="expected NAME"):
+        parse_spec("UniSRec::x")
+
+
+def test_length_bucketing_flag_applies_only_where_supported() -> None:
+    flags = ["--length_bucketing=True", "--learning_rate=0.01"]
+    assert overrides_for("SASRec", flags) == flags
+    assert overrides_for("BERT4Rec", flags) == ["--learning_rate=0.01"]
+    with pytest.raises(ValueError, match="--seeds"):
+        overrides_for("SASRec", ["--seed=3"])
+
+
+def test_two_models_two_seeds_tables(tmp_path) -> None:
+    calls = []
+
+    def runner(spec, dataset, seed, **kwargs):
+        calls.append((spec.label, seed, kwargs["epochs"], tuple(kwargs["overrides"])))
+        return fake_result(spec, seed)
+
+    md, summary, runs = compare(["SASRec", "UniSRec:inductive_ft"], "Tiny", [1, 2], tmp_path / "out", epochs=3,
+                                overrides=["--learning_rate=0.01"], command="python run_compare.py ...", runner=runner)
+    assert [p.name for p in (md, summary, runs)] == ["out.md", "out.csv", "out.runs.csv"]
+    assert calls == [("SASRec", 1, 3, ("--learning_rate=0.01",)), ("SASRec", 2, 3, ("--learning_rate=0.01",)),
+                     ("UniSRec:inductive_ft", 1, 3, ("--learning_rate=0.01",)),
+                     ("UniSRec:inductive_ft", 2, 3, ("--learning_rate=0.01",))]
+    table = [line for line in md.read_text().splitlines() if line.startswith("|")]
+    assert table[0] == "| " + " | ".join(MD_COLUMNS) + " |"
+    assert table[0] == "| Model | Seeds | Recall@10 | NDCG@10 | Recall@50 | NDCG@50 | Training time (s) | Trainable parameters |"
+    assert len(table) == 4
+    sasrec = [cell.strip() for cell in table[2].strip("|").split("|")]
+    std = statistics.stdev([0.101, 0.102])
+    assert sasrec == ["SASRec", "2", f"0.1015 ± {std:.4f}", "0.0500 ± 0.0000", "0.3000 ± 0.0000", "0.1000 ± 0.0000",
+                      "11.5 ± 0.7", "1,234,567"]
+    assert "`python run_compare.py ...`" in md.read_text()
+    rows = list(csv.DictReader(summary.open()))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 2
+    assert rows[1]["model"] == "UniSRec:inductive_ft" and rows[1]["seeds"] == "1 2"
+    assert float(rows[1]["recall@10_mean"]) == pytest.approx(0.2015) and float(rows[1]["recall@10_std"]) == pytest.approx(std)
+    assert rows[1]["trainable_parameters"] == "89"
+    per_run = list(csv.DictReader(runs.open()))
+    assert tuple(per_run[0]) == RUN_COLUMNS and len(per_run) == 4
+    assert [(r["model"], r["seed"]) for r in per_run][1] == ("SASRec", "2")
+
+
+def test_single_seed_has_no_std(tmp_path) -> None:
+    md, summary, _ = compare(["SASRec"], "Tiny", [5], tmp_path / "one", runner=lambda spec, d, seed, **k: fake_result(spec, seed))
+    row = [line for line in md.read_text().splitlines() if line.startswith("| SASRec")][0]
+    assert "±" not in row and "| 0.1050 |" in row
+    assert list(csv.DictReader(summary.open()))[0]["recall@10_std"] == ""
+
+
+def test_tables_are_rewritten_after_every_run(tmp_path) -> None:
+    seen = []
+
+    def runner(spec, dataset, seed, **kwargs):
+        if seed == 2:
+            seen.append((tmp_path / "out.runs.csv").read_text().count("\n"))
+            raise RuntimeError("killed")
+        return fake_result(spec, seed)
+
+    with pytest.raises(RuntimeError):
+        compare(["SASRec"], "Tiny", [1, 2], tmp_path / "out", runner=runner)
+    assert seen == [2]  # header + the finished run were on disk before the second run
+    assert "| SASRec | 1 |" in (tmp_path / "out.md").read_text()
+
+
+def test_bad_input_before_any_run(tmp_path) -> None:
+    def runner(*args, **kwargs):
+        raise AssertionError("must not run")
+
+    with pytest.raises(ValueError, match="listed twice"):
+        compare(["SASRec", "SASRec"], "Tiny", [1], tmp_path / "x", runner=runner)
+    with pytest.raises(ValueError, match="--seeds"):
+        compare(["SASRec"], "Tiny", [1], tmp_path / "x", overrides=["--seed=1"], runner=runner)
+    with pytest.raises(ValueError, match="'SASrec' is not a sequential model"):
+        compare(["SASRec", "SASrec"], "Tiny", [1], tmp_path / "x", runner=runner)
+    with pytest.raises(ValueError, match="'BPR' is not a sequential model"):
+        compare(["BPR"], "Tiny", [1], tmp_path / "x", runner=runner)

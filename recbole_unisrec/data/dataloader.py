@@ -65,7 +65,48 @@ def pack_prefix_rows(users: np.ndarray, histories: np.ndarray, lengths: np.ndarr
     return PackedRows(np.stack(packed_items), np.stack(packed_targets), np.asarray(packed_lengths, dtype=np.int64))
 
 
-class PackedTrainDataLoader(AbstractDataLoader):
+class LengthBucketedBatches:
+    """Batches of rows of similar length, planned anew each epoch from ``seed`` and the epoch.
+
+    Rows are sorted by ``lengths`` (random order among equal lengths), cut by :meth:`_cut`,
+    visited in random order; each rank of a distributed run takes every ``world_size``-th
+    batch. :meth:`set_epoch` makes a resumed run see the same batches as an uninterrupted one.
+    Subclasses set ``lengths`` (and ``rank``/``world_size`` when distributed) and implement
+    :meth:`_cut` and ``collate_fn``.
+    """
+
+    epoch = 0
+    rank, world_size = 0, 1
+
+    def _cut(self, order: np.ndarray) -> list[np.ndarray]:
+        raise NotImplementedError
+
+    def _cut_every_step(self, order: np.ndarray) -> list[np.ndarray]:
+        return [order[start:start + self.step] for start in range(0, len(order), self.step)]
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _plan_batches(self, epoch: int) -> list[np.ndarray]:
+        rng = np.random.default_rng([int(self.config["seed"]), epoch])
+        lengths = self.lengths
+        order = np.lexsort((rng.random(len(lengths)), lengths)) if self.shuffle else np.argsort(lengths, kind="stable")
+        batches = self._cut(order)
+        if self.shuffle:
+            batches = [batches[i] for i in rng.permutation(len(batches))]
+        return batches[self.rank::self.world_size]
+
+    def __len__(self) -> int:
+        return len(self._batches)
+
+    def __iter__(self):
+        self._batches = self._plan_batches(self.epoch)
+        self.epoch += 1
+        for batch in self._batches:
+            yield self.collate_fn(batch)
+
+
+class PackedTrainDataLoader(LengthBucketedBatches, AbstractDataLoader):
     """RecBole train loader over packed rows, batched by length; see the module docstring."""
 
     def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
@@ -86,32 +127,15 @@ class PackedTrainDataLoader(AbstractDataLoader):
         self.step = self.config["train_batch_size"]
         self.set_batch_size(self.step)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    @property
+    def lengths(self) -> np.ndarray:
+        return self.rows.lengths
 
-    def _plan_batches(self, epoch: int) -> list[np.ndarray]:
-        """Rows sorted by length (random order among equal lengths), cut into batches of about
-        ``train_batch_size`` targets, in random batch order; each rank takes every
-        ``world_size``-th batch. Seeded by ``seed`` and the epoch."""
-        rng = np.random.default_rng([int(self.config["seed"]), epoch])
-        lengths = self.rows.lengths
-        order = np.lexsort((rng.random(len(lengths)), lengths)) if self.shuffle else np.argsort(lengths, kind="stable")
-        targets_before = np.cumsum(self.rows.target_counts[order]) - self.rows.target_counts[order]
-        batch_of = targets_before // self.step
-        bounds = np.flatnonzero(np.diff(batch_of)) + 1
-        batches = np.split(order, bounds)
-        if self.shuffle:
-            batches = [batches[i] for i in rng.permutation(len(batches))]
-        return batches[self.rank::self.world_size]
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    def __iter__(self):
-        self._batches = self._plan_batches(self.epoch)
-        self.epoch += 1
-        for batch in self._batches:
-            yield self.collate_fn(batch)
+    def _cut(self, order: np.ndarray) -> list[np.ndarray]:
+        """Batches of about ``train_batch_size`` targets (a row never straddles two)."""
+        counts = self.rows.target_counts[order]
+        batch_of = (np.cumsum(counts) - counts) // self.step
+        return np.split(order, np.flatnonzero(np.diff(batch_of)) + 1)
 
     def collate_fn(self, index: np.ndarray) -> Interaction:
         longest = int(self.rows.lengths[index].max())
@@ -152,7 +176,7 @@ def check_length_bucketing(config) -> None:
         raise ValueError(f"length_bucketing: the transform {config['transform']!r} needs fixed-length rows")
 
 
-class LengthBucketTrainDataLoader(TrainDataLoader):
+class LengthBucketTrainDataLoader(LengthBucketedBatches, TrainDataLoader):
     """RecBole's training loader (one row per prefix, as stock), batched by history length.
 
     Rows are sorted by length (random order among equal lengths), cut into batches of
@@ -173,26 +197,7 @@ class LengthBucketTrainDataLoader(TrainDataLoader):
         super().__init__(config, dataset, sampler, shuffle=shuffle)
         self._batches = self._plan_batches(0)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _plan_batches(self, epoch: int) -> list[np.ndarray]:
-        rng = np.random.default_rng([int(self.config["seed"]), epoch])
-        lengths = self.lengths
-        order = np.lexsort((rng.random(len(lengths)), lengths)) if self.shuffle else np.argsort(lengths, kind="stable")
-        batches = [order[start:start + self.step] for start in range(0, len(order), self.step)]
-        if self.shuffle:
-            batches = [batches[i] for i in rng.permutation(len(batches))]
-        return batches[self.rank::self.world_size]
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    def __iter__(self):
-        self._batches = self._plan_batches(self.epoch)
-        self.epoch += 1
-        for batch in self._batches:
-            yield self.collate_fn(batch)
+    _cut = LengthBucketedBatches._cut_every_step
 
     def collate_fn(self, index) -> Interaction:
         index = np.asarray(index)

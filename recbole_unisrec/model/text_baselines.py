@@ -37,7 +37,6 @@ Pre-training reads one row per user (its whole training sequence, see
 """
 from __future__ import annotations
 
-import math
 from logging import getLogger
 from time import time
 
@@ -54,6 +53,7 @@ from recbole.model.sequential_recommender.s3rec import S3Rec
 from recbole.trainer import Trainer
 from torch import nn
 
+from recbole_unisrec.data.dataloader import LengthBucketedBatches
 from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
 from recbole_unisrec.registry import TEXT_MODELS
 
@@ -347,7 +347,7 @@ class S3RecTextTrainer(Trainer):
         return self.best_valid_score, None
 
 
-class UserSequenceDataLoader(AbstractDataLoader):
+class UserSequenceDataLoader(LengthBucketedBatches, AbstractDataLoader):
     """One row per user: the whole training sequence (the user's longest training history plus its
     target, last ``MAX_ITEM_LIST_LENGTH`` items), as S3-Rec pre-trains. Batched by length like
     :class:`recbole_unisrec.data.dataloader.PackedTrainDataLoader` (sorted, random among equal
@@ -373,30 +373,14 @@ class UserSequenceDataLoader(AbstractDataLoader):
             self.items[out, : len(sequence)] = sequence
             self.lengths[out] = len(sequence)
         self.sample_size = len(rows)
-        self.epoch = 0
         super().__init__(config, dataset, None, shuffle=shuffle)
+        self._batches = self._plan_batches(0)
 
     def _init_batch_size_and_step(self):
         self.step = self.config["train_batch_size"]
         self.set_batch_size(self.step)
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def _plan_batches(self, epoch: int) -> list[np.ndarray]:
-        rng = np.random.default_rng([int(self.config["seed"]), epoch])
-        order = np.lexsort((rng.random(len(self.lengths)), self.lengths)) if self.shuffle else np.argsort(self.lengths, kind="stable")
-        batches = [order[start:start + self.step] for start in range(0, len(order), self.step)]
-        return [batches[i] for i in rng.permutation(len(batches))] if self.shuffle else batches
-
-    def __len__(self) -> int:
-        return math.ceil(self.sample_size / self.step)
-
-    def __iter__(self):
-        batches = self._plan_batches(self.epoch)
-        self.epoch += 1
-        for batch in batches:
-            yield self.collate_fn(batch)
+    _cut = LengthBucketedBatches._cut_every_step
 
     def collate_fn(self, index) -> Interaction:
         longest = int(self.lengths[index].max())

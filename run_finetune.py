@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
+from recbole_unisrec.config import PROPS
 from recbole_unisrec.quick_start import run
 
 
@@ -22,7 +23,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="with -p, train only the adaptor (and ID embedding); --no-freeze trains everything")
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files")
     args, overrides = parser.parse_known_args(argv)
-    return run("UniSRec", args.dataset, config_file_list=args.config_files, overrides=overrides,
+    config_files = [str(PROPS / "finetune.yaml"), *(args.config_files or [])]
+    return run("UniSRec", args.dataset, config_file_list=config_files, overrides=overrides,
                pretrained=args.pretrained, freeze=args.freeze)
 
 

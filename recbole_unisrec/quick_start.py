@@ -52,6 +52,10 @@ def run(
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
     train_seconds = time.perf_counter() - started
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    if saved and config["local_rank"] == 0:
+        from recbole_unisrec.serving import add_serving_info
+
+        add_serving_info(trainer.saved_model_file, data, missing_ok=True)  # item ids and encoder, for serving
     logger.info(f"best valid: {dict(best_valid_result or {})}")
     logger.info(f"test result: {dict(test_result)}")
     return {
@@ -73,3 +77,100 @@ def objective_function(config_dict: dict[str, Any] | None = None, config_file_li
     """RecBole ``HyperTuning`` objective: ``model`` and ``dataset`` come from the config."""
     config_dict = dict(config_dict or {})
     return run(config_dict.pop("model", None), config_dict.pop("dataset", None), config_file_list, config_dict, saved=saved)
+
+
+# --------------------------------------------------------------------------------------------
+# Multi-domain pre-training (run_pretrain.py)
+# --------------------------------------------------------------------------------------------
+
+DEFAULT_PRETRAIN_DOMAINS = ["Beauty", "Toys", "Games", "Yelp", "MicroLens", "Steam"]
+"""The shipped pre-training domains (dataset/README.md); none is a downstream data set."""
+
+
+def pretrain(
+    dataset: str | None = None,
+    domains: list[str] | None = None,
+    config_file_list: list[str] | None = None,
+    config_dict: dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+    resume: str | None = None,
+    saved: bool = True,
+) -> dict[str, Any]:
+    """Pre-train UniSRec on a multi-domain corpus; see ``run_pretrain.py`` and ``props/pretrain.yaml``.
+
+    ``dataset`` names a corpus (or any data set) under ``data_path``; otherwise ``domains``
+    (default :data:`DEFAULT_PRETRAIN_DOMAINS`) name the data sets whose corpus
+    (``corpus_name(domains)``) is used, built under ``data_path`` first if missing. ``resume``
+    continues from a checkpoint of this trainer, reusing the data set and settings it was made
+    with (``overrides`` given now win). Under ``torchrun`` every rank calls this; rank 0 writes.
+    """
+    from pathlib import Path
+
+    from recbole_unisrec import distributed
+    from recbole_unisrec.checkpoint import load_checkpoint
+    from recbole_unisrec.config import PROPS, parse_overrides
+    from recbole_unisrec.data.corpus import build_corpus, corpus_name, read_domains
+    from recbole_unisrec.data.pretrain_loader import PretrainDataLoader
+    from recbole_unisrec.trainer import UniSRecPretrainTrainer
+
+    if resume:
+        stored = load_checkpoint(resume).get("run_args") or {}
+        dataset = dataset or stored.get("dataset")
+        domains = domains or stored.get("domains")
+        config_file_list = config_file_list if config_file_list is not None else stored.get("config_files")
+        config_dict = {**(stored.get("config_dict") or {}), **(config_dict or {})}
+        merged = {**parse_overrides(stored.get("overrides") or []), **parse_overrides(overrides or [])}
+        overrides = [f"--{key}={value}" for key, value in merged.items()]
+    if dataset is None:
+        domains = list(domains or DEFAULT_PRETRAIN_DOMAINS)
+        dataset = corpus_name(domains)
+    run_args = {"dataset": dataset, "domains": list(domains or []), "config_files": list(config_file_list or []),
+                "config_dict": dict(config_dict or {}), "overrides": list(overrides or [])}
+
+    distributed.init_from_env()
+    config = Config(model="UniSRec", dataset=dataset, config_file_list=[str(PROPS / "pretrain.yaml"), *(config_file_list or [])],
+                    config_dict=config_dict, overrides=overrides)
+    if config["train_stage"] != "pretrain":
+        raise ValueError(f"pre-training needs train_stage=pretrain, got {config['train_stage']!r}")
+    init_seed(config["seed"], config["reproducibility"])
+    if distributed.is_main():
+        init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    data_root = Path(config["data_path"]).parent  # RecBole's data_path names the data set's own folder
+    if not distributed.is_main():
+        distributed.barrier()  # rank 0 builds the corpus and encodes the text vectors first
+    try:
+        if domains:
+            folder = data_root / dataset
+            if (folder / f"{dataset}.domains").is_file():
+                existing = [name for name, _ in read_domains(folder, dataset)]
+                if existing != list(domains):
+                    raise ValueError(f"corpus {folder} holds {', '.join(existing)}, not {', '.join(domains)}")
+            elif distributed.is_main():
+                logger.info(f"building the pre-training corpus {dataset} from {', '.join(domains)} under {data_root}")
+                build_corpus(list(domains), data_root, data_root, name=dataset)
+        data = create_dataset(config)
+        train_set = data.build()[0]
+        loader = PretrainDataLoader(config, train_set, shuffle=config["shuffle"])
+    finally:
+        if distributed.is_main():
+            distributed.barrier()
+
+    init_seed(config["seed"] + distributed.rank(), config["reproducibility"])
+    net = get_model("UniSRec")(config, train_set).to(config["device"])
+    logger.info(net)
+    trainer = UniSRecPretrainTrainer(config, net, domains=data.domain_names, run_args=run_args)
+    if resume:
+        trainer.resume_checkpoint(resume)
+    started = time.perf_counter()
+    epoch_losses = trainer.pretrain(loader, saved=saved, show_progress=config["show_progress"])
+    return {
+        "dataset": dataset,
+        "domains": list(data.domain_names),
+        "epoch_losses": epoch_losses,
+        "train_seconds": time.perf_counter() - started,
+        "checkpoint": trainer.saved_model_file if saved else None,
+        "last_checkpoint": trainer.last_file if saved else None,
+    }

@@ -1,1 +1,347 @@
-"""Trainers of this plugin (UniSRec pre-training); RecBole supplies the rest."""
+"""Trainers of this plugin (UniSRec pre-training); RecBole supplies the rest.
+
+:class:`UniSRecPretrainTrainer` is a RecBole ``Trainer`` for multi-domain pre-training. Its name
+is deliberately not ``UniSRecTrainer``: ``registry.get_trainer`` looks that name up for every
+UniSRec run, and fine-tuning keeps RecBole's stock ``Trainer``. ``run_pretrain.py`` (through
+``quick_start.pretrain``) uses this one.
+
+Checkpoints
+-----------
+A checkpoint is a dict of tensors and plain values that loads with
+``torch.load(weights_only=True)``, written to a temporary file and renamed (a crash never
+leaves a half-written file under the real name):
+
+``state_dict``, ``config`` (plain dict), ``epoch`` (last complete epoch, -1 for none),
+``resume_epoch`` / ``resume_batch`` (where training continues: an epoch and a batch within it),
+``cur_step``, ``optimizer`` (and ``scaler``), ``rng`` (torch / CUDA / numpy / python generator
+states of every rank, as tensors), ``partial`` (loss sums of a part-done epoch),
+``epoch_losses``, ``domains``, ``text_encoder`` (model, pooling, vector size), ``world_size``,
+``run_args`` (data set, overrides and config files of the run, reused by ``--resume``).
+
+Files, in ``checkpoint_dir``: ``UniSRec-<corpus>-last.pth`` (refreshed at every epoch end and
+every ``checkpoint_steps`` steps: the point to resume from) and ``UniSRec-<corpus>-<n>.pth``
+after epoch ``n`` for every ``save_step``-th epoch and the last one. Only rank 0 writes; all
+ranks wait for it.
+
+Resuming restores parameters, optimizer, generator states, the epoch and the batch position
+(the loader's batches and augmentation draws are functions of ``(seed, epoch)``), so the
+losses of the resumed epochs equal those of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from logging import getLogger
+from time import time
+from typing import Any
+
+import numpy as np
+import torch
+from recbole.trainer import trainer as recbole_trainer
+from recbole.trainer.trainer import AbstractTrainer, Trainer
+from recbole.utils import set_color
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from tqdm import tqdm
+
+from recbole_unisrec import distributed
+from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
+from recbole_unisrec.compat import plain_config
+from recbole_unisrec.data.dataloader import TARGETS_FIELD
+from recbole_unisrec.fileio import atomic_write
+
+CHECKPOINT_FORMAT = "recbole_unisrec.pretrain/1"
+
+# Settings that change the losses: a resumed run that differs in one of them is warned about.
+_RESUME_SENSITIVE = (
+    "seed", "train_batch_size", "learning_rate", "learner", "weight_decay", "hidden_size", "n_layers",
+    "n_heads", "inner_size", "n_exps", "temperature", "lambda", "item_drop_ratio", "item_drop_coefficient",
+    "hidden_dropout_prob", "attn_dropout_prob", "adaptor_dropout_prob", "MAX_ITEM_LIST_LENGTH",
+    "word_drop_ratio", "text_encoder", "text_pooling",
+)
+
+
+class _ModelOnly(AbstractTrainer):
+    """Stands in for ``AbstractTrainer.__init__`` in the pre-training trainer's MRO.
+
+    RecBole's wraps the model in ``DistributedDataParallel(device_ids=[local_rank])``, which
+    only works on CUDA and wraps ``forward`` rather than the loss; the pre-training trainer
+    wraps its own loss step instead (gloo on CPU too)."""
+
+    def __init__(self, config, model):
+        self.config = config
+        self.model = model
+
+
+class _PretrainStep(nn.Module):
+    """The model's two pre-training terms as a module ``forward``, so DistributedDataParallel
+    wraps exactly the computation that is back-propagated."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, interaction) -> torch.Tensor:
+        return torch.stack(self.model.pretrain_terms(interaction))
+
+
+class _NullWriter:
+    """TensorBoard writer of ranks other than 0: writes nothing."""
+
+    def add_scalar(self, *args, **kwargs) -> None:
+        pass
+
+    def add_hparams(self, *args, **kwargs) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _no_tensorboard():
+    """RecBole's ``Trainer.__init__`` opens a TensorBoard event file; ranks other than 0 must not."""
+    original = recbole_trainer.get_tensorboard
+    recbole_trainer.get_tensorboard = lambda logger: _NullWriter()
+    try:
+        yield
+    finally:
+        recbole_trainer.get_tensorboard = original
+
+
+class UniSRecPretrainTrainer(Trainer, _ModelOnly):
+    """Multi-domain pre-training of UniSRec (see the module docstring).
+
+    ``fit`` pre-trains for ``pretrain_epochs`` epochs on a
+    :class:`~recbole_unisrec.data.pretrain_loader.PretrainDataLoader`; ``valid_data`` is unused.
+    ``domains`` and ``run_args`` are stored in the checkpoints.
+    """
+
+    def __init__(self, config, model, domains: list[str] | None = None, run_args: dict[str, Any] | None = None):
+        if config["train_stage"] != "pretrain":
+            raise ValueError(f"{type(self).__name__} pre-trains; train_stage is {config['train_stage']!r}")
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
+        with contextlib.nullcontext() if self.rank == 0 else _no_tensorboard():
+            super().__init__(config, model)
+        self.pretrain_epochs = int(config["pretrain_epochs"])
+        self.save_step = int(config["save_step"] or 0)
+        self.checkpoint_steps = int(config["checkpoint_steps"] or 0)
+        self.lam = float(config["lambda"])
+        self.domains = list(domains or [config["dataset"]])
+        self.run_args = dict(run_args or {})
+        self.last_file = os.path.join(self.checkpoint_dir, f"{config['model']}-{config['dataset']}-last.pth")
+        self.saved_model_file = None
+        self.start_batch = 0
+        self.epoch_losses: list[dict[str, float]] = []
+        self._partial: dict[str, Any] | None = None
+        self.step_module: nn.Module = _PretrainStep(model)
+        if distributed.is_distributed():
+            # the only buffer is the constant text-vector table: never broadcast it
+            buffers = [f"model.{name}" for name, _ in model.named_buffers()]
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self.step_module, buffers)
+            device_ids = [self.device.index] if self.device.type == "cuda" else None
+            self.step_module = DistributedDataParallel(self.step_module, device_ids=device_ids)
+
+    # --- training ---------------------------------------------------------------------------
+
+    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+        """Pre-train (RecBole's entry point); returns ``(-1, None)`` like a run without validation."""
+        self.pretrain(train_data, verbose=verbose, saved=saved, show_progress=show_progress)
+        return -1, None
+
+    def pretrain(self, train_data, verbose: bool = True, saved: bool = True, show_progress: bool = False) -> list[dict[str, float]]:
+        """Epochs ``start_epoch .. pretrain_epochs - 1``; returns every epoch's mean losses so far."""
+        if self.start_epoch >= self.pretrain_epochs and verbose:
+            self.logger.info(f"pre-training already complete: {self.start_epoch} of {self.pretrain_epochs} epochs")
+        for epoch in range(self.start_epoch, self.pretrain_epochs):
+            start_batch = self.start_batch if epoch == self.start_epoch else 0
+            train_data.set_epoch(epoch, start_batch)
+            started = time()
+            losses = self._train_epoch(train_data, epoch, show_progress=show_progress, saved=saved)
+            seconds = time() - started
+            self.epoch_losses.append(losses)
+            if verbose:
+                self.logger.info(self._epoch_line(epoch, seconds, losses))
+            self.tensorboard.add_scalar("Loss/Pretrain", losses["loss"], epoch)
+            self.tensorboard.add_scalar("Loss/Pretrain_seq_item", losses["seq_item"], epoch)
+            self.tensorboard.add_scalar("Loss/Pretrain_seq_seq", losses["seq_seq"], epoch)
+            if saved:
+                self._save(self.last_file, epoch + 1, 0, None, verbose=False)
+                if epoch + 1 == self.pretrain_epochs or (self.save_step and (epoch + 1) % self.save_step == 0):
+                    path = os.path.join(self.checkpoint_dir, f"{self.config['model']}-{self.config['dataset']}-{epoch + 1}.pth")
+                    self._save(path, epoch + 1, 0, None, verbose=verbose)
+                    self.saved_model_file = path
+        self.start_epoch, self.start_batch = self.pretrain_epochs, 0
+        self.tensorboard.flush()
+        return list(self.epoch_losses)
+
+    def _train_epoch(self, train_data, epoch_idx, loss_func=None, show_progress=False, saved=True) -> dict[str, float]:
+        """One epoch (from ``train_data.start_batch``); the mean seq-item, seq-seq and total loss per step."""
+        self.model.train()
+        start_batch = train_data.start_batch
+        n_batches = start_batch + len(train_data)
+        sums, steps, targets = [0.0, 0.0], 0, 0
+        if self._partial is not None and self._partial.get("epoch") == epoch_idx:
+            sums, steps, targets = list(self._partial["sums"]), int(self._partial["steps"]), int(self._partial["targets"])
+        self._partial = None
+        batches = train_data
+        if show_progress:
+            batches = tqdm(train_data, total=len(train_data), ncols=100, desc=set_color(f"Pretrain {epoch_idx:>5}", "pink"))
+        scaler = torch.amp.GradScaler(self.device.type, enabled=self.enable_scaler)
+        for offset, interaction in enumerate(batches):
+            batch_idx = start_batch + offset
+            interaction = interaction.to(self.device)
+            self.optimizer.zero_grad()
+            with torch.autocast(device_type=self.device.type, enabled=self.enable_amp):
+                terms = self.step_module(interaction)
+            loss = terms[0] + self.lam * terms[1]
+            self._check_nan(loss)
+            scaler.scale(loss).backward()
+            if self.clip_grad_norm:
+                nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
+            scaler.step(self.optimizer)
+            scaler.update()
+            self.cur_step += 1
+            means = distributed.all_reduce_sum(terms.detach().float()) / self.world_size
+            sums[0] += float(means[0])
+            sums[1] += float(means[1])
+            steps += 1
+            targets += int((interaction[TARGETS_FIELD] > 0).sum())
+            if show_progress:
+                batches.set_postfix_str(f"loss {sums[0] / steps + self.lam * sums[1] / steps:.4f}")
+            if saved and self.checkpoint_steps and (batch_idx + 1) % self.checkpoint_steps == 0 and batch_idx + 1 < n_batches:
+                partial = {"epoch": epoch_idx, "sums": list(sums), "steps": steps, "targets": targets}
+                self._save(self.last_file, epoch_idx, batch_idx + 1, partial, verbose=False)
+        steps = max(steps, 1)
+        seq_item, seq_seq = sums[0] / steps, sums[1] / steps
+        total_targets = int(distributed.all_reduce_sum(torch.tensor([targets], device=self.device)).item())
+        return {"loss": seq_item + self.lam * seq_seq, "seq_item": seq_item, "seq_seq": seq_seq,
+                "steps": steps, "sequences": total_targets}
+
+    def _epoch_line(self, epoch: int, seconds: float, losses: dict[str, float]) -> str:
+        places = self.config["loss_decimal_place"] or 4
+        return (set_color(f"epoch {epoch} pre-training", "green") + " [" + set_color("time", "blue")
+                + f": {seconds:.2f}s, {losses['steps']} steps, {losses['sequences'] / max(seconds, 1e-9):.0f} sequences/s, "
+                + set_color("train loss", "blue") + f": {losses['loss']:.{places}f} (seq-item {losses['seq_item']:.{places}f}, "
+                + f"seq-seq {losses['seq_seq']:.{places}f})]")
+
+    # --- checkpoints ------------------------------------------------------------------------
+
+    def _rng_states(self) -> dict[str, list[torch.Tensor]]:
+        """Every rank's generator states as tensors (a collective under torchrun)."""
+        device = self.device if self.device.type == "cuda" else torch.device("cpu")
+
+        def gather(tensor: torch.Tensor) -> list[torch.Tensor]:
+            return [part.cpu() for part in distributed.all_gather_tensors(tensor.to(device))]
+
+        kind, keys, position, has_gauss, cached = np.random.get_state()
+        version, internal, gauss_next = random.getstate()
+        states = {
+            "torch": gather(torch.get_rng_state()),
+            "numpy": gather(torch.tensor([*keys.tolist(), position, has_gauss], dtype=torch.int64)),
+            "numpy_gauss": gather(torch.tensor([cached], dtype=torch.float64)),
+            "python": gather(torch.tensor([version, *internal], dtype=torch.int64)),
+            "python_gauss": gather(torch.tensor([float("nan") if gauss_next is None else gauss_next], dtype=torch.float64)),
+        }
+        if self.device.type == "cuda":
+            states["cuda"] = gather(torch.cuda.get_rng_state(self.device))
+        return states
+
+    def _restore_rng(self, states: dict[str, list[torch.Tensor]]) -> None:
+        rank = self.rank
+        torch.set_rng_state(states["torch"][rank].to(torch.uint8))
+        if self.device.type == "cuda" and "cuda" in states:
+            torch.cuda.set_rng_state(states["cuda"][rank].to(torch.uint8), self.device)
+        numpy_state = states["numpy"][rank].tolist()
+        np.random.set_state(("MT19937", np.array(numpy_state[:624], dtype=np.uint32), int(numpy_state[624]),
+                             int(numpy_state[625]), float(states["numpy_gauss"][rank][0])))
+        python_state = states["python"][rank].tolist()
+        gauss = float(states["python_gauss"][rank][0])
+        random.setstate((int(python_state[0]), tuple(int(x) for x in python_state[1:]), None if gauss != gauss else gauss))
+
+    def checkpoint_state(self, resume_epoch: int, resume_batch: int, partial: dict[str, Any] | None) -> dict[str, Any]:
+        """The checkpoint dict (a collective under torchrun: every rank must call it)."""
+        rng = self._rng_states()
+        vectors = getattr(self.model, "text_vectors", None)
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "state_dict": {name: value.detach().cpu() for name, value in self.model.state_dict().items()},
+            "config": plain_config(self.config),
+            "epoch": resume_epoch - 1,
+            "resume_epoch": resume_epoch,
+            "resume_batch": resume_batch,
+            "cur_step": self.cur_step,
+            "optimizer": self.optimizer.state_dict(),
+            "rng": rng,
+            "partial": partial,
+            "epoch_losses": [dict(losses) for losses in self.epoch_losses],
+            "domains": list(self.domains),
+            "text_encoder": {
+                "model": self.config["text_encoder"],
+                "pooling": self.config["text_pooling"],
+                "dim": int(vectors.shape[1]) if vectors is not None else None,
+            },
+            "world_size": self.world_size,
+            "run_args": self.run_args,
+        }
+
+    def _save(self, path: str, resume_epoch: int, resume_batch: int, partial: dict[str, Any] | None, verbose: bool = True) -> None:
+        state = self.checkpoint_state(resume_epoch, resume_batch, partial)
+        if self.rank == 0:
+            with atomic_write(path, "wb") as handle:
+                torch.save(state, handle)
+            if verbose:
+                self.logger.info(set_color("Saving current", "blue") + f": {path}")
+        distributed.barrier()
+
+    def _save_checkpoint(self, epoch, verbose=True, **kwargs):
+        """RecBole's hook: a checkpoint that resumes after epoch ``epoch``."""
+        path = kwargs.pop("saved_model_file", None) or self.saved_model_file or self.last_file
+        self._save(path, epoch + 1, 0, None, verbose=verbose)
+
+    def resume_checkpoint(self, resume_file) -> None:
+        """Continue from a checkpoint of this trainer; anything else is a one-line ``CheckpointError``."""
+        path = str(resume_file)
+        checkpoint = load_checkpoint(path, map_location="cpu")
+        if checkpoint.get("format") != CHECKPOINT_FORMAT or "resume_epoch" not in checkpoint:
+            raise CheckpointError(f"{path}: not a pre-training checkpoint of this project (no resume state)")
+        domains = list(checkpoint.get("domains") or [])
+        if domains != self.domains:
+            raise CheckpointError(f"{path}: pre-trained on {', '.join(domains) or 'unknown domains'}, "
+                                  f"but this run's corpus holds {', '.join(self.domains)}")
+        encoder = checkpoint.get("text_encoder") or {}
+        ours = (self.config["text_encoder"], self.config["text_pooling"])
+        if (encoder.get("model"), encoder.get("pooling")) != ours:
+            raise CheckpointError(f"{path}: made with text encoder {encoder.get('model')!r} ({encoder.get('pooling')} pooling), "
+                                  f"this run uses {ours[0]!r} ({ours[1]} pooling)")
+        try:
+            self.model.load_state_dict(checkpoint["state_dict"])
+            self.optimizer.load_state_dict(checkpoint["optimizer"])
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise CheckpointError(f"{path}: does not fit this model ({str(error).strip().splitlines()[0]})") from None
+        resume_epoch, resume_batch = int(checkpoint["resume_epoch"]), int(checkpoint["resume_batch"])
+        saved_world = int(checkpoint.get("world_size") or 1)
+        if resume_batch and saved_world != self.world_size:
+            raise CheckpointError(f"{path}: saved mid-epoch by {saved_world} process(es); resume it with the same "
+                                  f"number, or resume from an epoch-end checkpoint")
+        saved_config = checkpoint.get("config") or {}
+        changed = [key for key in _RESUME_SENSITIVE if key in saved_config and saved_config[key] != plain_config({key: self.config[key]})[key]]
+        if changed:
+            self.logger.warning(f"resuming with settings that differ from the checkpoint's ({', '.join(changed)}): "
+                                "losses will differ from an uninterrupted run")
+        if saved_world == self.world_size:
+            self._restore_rng(checkpoint["rng"])
+        else:
+            self.logger.warning(f"{path} was saved by {saved_world} process(es), this run has {self.world_size}: "
+                                "random generators start afresh")
+        self.start_epoch, self.start_batch = resume_epoch, resume_batch
+        self.cur_step = int(checkpoint.get("cur_step") or 0)
+        self.epoch_losses = [dict(losses) for losses in checkpoint.get("epoch_losses") or []]
+        self._partial = checkpoint.get("partial")
+        self.saved_model_file = path
+        where = f"epoch {resume_epoch}" + (f", batch {resume_batch}" if resume_batch else "")
+        self.logger.info(f"Checkpoint {path} loaded: resuming pre-training at {where}")

@@ -127,7 +127,64 @@ class UniSRec(SequentialRecommender):
         return (seq_output * items).sum(dim=-1) / self.temperature
 
     def pretrain_loss(self, interaction) -> torch.Tensor:
-        raise NotImplementedError("multi-domain pre-training lands with the pre-training dataloader")
+        """Multi-domain pre-training loss: seq-item + ``lambda`` x seq-seq (see :meth:`pretrain_terms`)."""
+        seq_item, seq_seq = self.pretrain_terms(interaction)
+        return seq_item + self.lam * seq_seq
+
+    def pretrain_terms(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two contrastive terms on a batch of ``PretrainDataLoader`` (mean over targets).
+
+        Every position with a target is one sequence (its prefix). Seq-item: its output against the
+        next items of all the batch's sequences (every domain), the true next item the positive.
+        Seq-seq: its output against the augmented views of all the batch's sequences, its own
+        view the positive. In both, a candidate whose next item equals the query's true next item
+        (other than the positive itself) is masked out with -inf. Vectors are L2-normalised, scores
+        divided by ``temperature``, and the loss is a cross-entropy (log-softmax), so it cannot
+        overflow. Under ``torchrun`` the candidates come from every rank's batch (gathered with
+        gradients) and each term is scaled by ``world_size / global targets``, so the gradients that
+        DistributedDataParallel averages are those of one process over the global batch.
+        """
+        from recbole_unisrec.data import pretrain_loader as fields
+
+        if fields.PRETRAIN_VECTORS not in interaction:
+            raise ValueError("pre-training batches come from PretrainDataLoader (run_pretrain.py), "
+                             "which attaches the text vectors and the augmented views")
+        adapted = self.moe_adaptor(interaction[fields.PRETRAIN_VECTORS])  # one row per distinct vector
+        targets = interaction[TARGETS_FIELD]
+        has_target = targets > 0
+        hidden = self.encode_positions(adapted[interaction[fields.SEQ_ROWS]])
+        aug_hidden = self.encode_positions(adapted[interaction[fields.AUG_ROWS]])
+        positions = interaction[fields.AUG_POSITIONS]
+        aug_hidden = aug_hidden.gather(1, positions.unsqueeze(-1).expand(-1, -1, aug_hidden.size(-1)))
+        sequences = F.normalize(hidden[has_target], dim=-1)
+        next_items = F.normalize(adapted[interaction[fields.TARGET_ROWS][has_target]], dim=-1)
+        views = F.normalize(aug_hidden[has_target], dim=-1)
+        return _contrastive_terms(sequences, next_items, views, targets[has_target], self.temperature)
+
+
+def _contrastive_terms(sequences: torch.Tensor, next_items: torch.Tensor, views: torch.Tensor,
+                       target_ids: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seq-item and seq-seq cross-entropies of this rank's ``sequences`` [T, H] against the
+    candidates of the global batch, same-item candidates masked; see ``UniSRec.pretrain_terms``."""
+    from recbole_unisrec import distributed
+
+    sizes = distributed.gather_sizes(sequences.size(0), sequences.device)
+    all_items = distributed.gather_with_grad(next_items, sizes)
+    all_views = distributed.gather_with_grad(views, sizes)
+    all_ids = distributed.gather(target_ids, sizes)
+    own = sum(sizes[: distributed.rank()]) + torch.arange(sequences.size(0), device=sequences.device)
+    same_item = target_ids.unsqueeze(1) == all_ids.unsqueeze(0)
+    same_item[torch.arange(sequences.size(0), device=sequences.device), own] = False
+    scale = len(sizes) / sum(sizes)
+    seq_item = _masked_cross_entropy(sequences @ all_items.T / temperature, own, same_item)
+    seq_seq = _masked_cross_entropy(sequences @ all_views.T / temperature, own, same_item)
+    return seq_item * scale, seq_seq * scale
+
+
+def _masked_cross_entropy(logits: torch.Tensor, positives: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
+    """Summed cross-entropy of ``logits`` [T, C] with ``positives`` [T] as labels, where entries
+    ``masked`` [T, C] are removed from the softmax (-inf before the log-softmax)."""
+    return F.cross_entropy(logits.masked_fill(masked, float("-inf")), positives, reduction="sum")
 
 
 def trim_padding(item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

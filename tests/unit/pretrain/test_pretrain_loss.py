@@ -1,0 +1,130 @@
+"""The pre-training loss: equal to a slow direct computation, same-item negatives masked, no overflow."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pretrain_fixtures import NO_RANDOMNESS, build
+from recbole.data.interaction import Interaction
+
+from recbole_unisrec.data.dataloader import TARGETS_FIELD
+from recbole_unisrec.data.pretrain_loader import (
+    AUG_LENGTH, AUG_POSITIONS, AUG_ROWS, PRETRAIN_VECTORS, SEQ_ROWS, TARGET_ROWS,
+)
+from recbole_unisrec.model.unisrec import _masked_cross_entropy
+
+
+def _encode_alone(model, vectors: torch.Tensor) -> torch.Tensor:
+    """The sequence representation of one sequence of text vectors, encoded on its own."""
+    return model.encode_positions(model.moe_adaptor(vectors).unsqueeze(0))[0, -1]
+
+
+def _reference_terms(model, batch, index, draws, plm, word) -> tuple[float, float]:
+    """Both terms, one prefix at a time, in float64 with math.exp / math.log."""
+    keep, item_drop, word_drop = draws
+    sequences, items, views, ids = [], [], [], []
+    for row, source in enumerate(index):
+        for t in range(int(batch["item_length"][row])):
+            target = int(batch[TARGETS_FIELD][row, t])
+            if not target:
+                continue
+            prefix = batch["item_id_list"][row, :t + 1]
+            kept = torch.from_numpy(keep[source, :t + 1].copy())
+            kept[0] = True
+            if item_drop[source]:
+                augmented = plm[prefix[kept]]
+            else:
+                augmented = torch.where(torch.from_numpy(word_drop[source, :t + 1])[:, None], word[prefix], plm[prefix])
+            sequences.append(F.normalize(_encode_alone(model, plm[prefix]), dim=0).double())
+            items.append(F.normalize(model.moe_adaptor(plm[target]), dim=0).double())
+            views.append(F.normalize(_encode_alone(model, augmented), dim=0).double())
+            ids.append(target)
+    tau = model.temperature
+    totals = []
+    for candidates in (items, views):
+        total = 0.0
+        for i, query in enumerate(sequences):
+            positive = math.exp(float(query @ candidates[i]) / tau)
+            others = sum(math.exp(float(query @ candidates[j]) / tau) for j in range(len(ids)) if j != i and ids[j] != ids[i])
+            total += -math.log(positive / (positive + others))
+        totals.append(total / len(ids))
+    return totals[0], totals[1]
+
+
+def test_loss_equals_slow_reference(corpus_root) -> None:
+    _, dataset, loader, model = build(corpus_root, item_drop_coefficient=0.5, item_drop_ratio=0.4, **NO_RANDOMNESS)
+    model.eval()  # no dropout, no gate noise: the same vectors both ways
+    loader._prepare_draws(0)
+    plm, word = dataset.plm_embedding.weight, dataset.word_drop_embedding.weight
+    batches = loader.global_batches(0)
+    index = np.concatenate(batches[:3])  # a few lengths, both domains, repeated next items
+    batch = loader.collate_fn(index)
+    ids = batch[TARGETS_FIELD][batch[TARGETS_FIELD] > 0]
+    assert len(ids) > len(torch.unique(ids)), "the batch should hold repeated next items (masked negatives)"
+    assert len(torch.unique(dataset.item_domain[ids])) == 2, "the batch should mix both domains"
+    with torch.no_grad():
+        seq_item, seq_seq = model.pretrain_terms(batch)
+        total = model.pretrain_loss(batch)
+        reference = _reference_terms(model, batch, index, loader._draws, plm, word)
+    assert math.isclose(float(seq_item), reference[0], rel_tol=1e-4)
+    assert math.isclose(float(seq_seq), reference[1], rel_tol=1e-4)
+    assert math.isclose(float(total), reference[0] + model.lam * reference[1], rel_tol=1e-4)
+
+
+def test_changing_masked_logits_leaves_the_loss_unchanged() -> None:
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(6, 6, generator=generator, dtype=torch.float64, requires_grad=True)
+    ids = torch.tensor([3, 5, 3, 7, 5, 3])
+    positives = torch.arange(6)
+    masked = (ids[:, None] == ids[None, :]) & ~torch.eye(6, dtype=torch.bool)
+    loss = _masked_cross_entropy(logits, positives, masked)
+    loss.backward()
+    assert torch.all(logits.grad[masked] == 0)
+    changed = logits.detach().clone()
+    changed[masked] = torch.tensor([1e4, -1e4, 50.0, float("nan"), 3.0, 0.0, 7.0, -2.0, 9.0, 1.0, 4.0, 8.0],
+                                   dtype=torch.float64)[: int(masked.sum())]
+    assert torch.equal(_masked_cross_entropy(changed, positives, masked), loss.detach())
+    unmasked = logits.detach().clone()
+    unmasked[0, 3] += 1.0  # a real negative does count
+    assert not torch.equal(_masked_cross_entropy(unmasked, positives, masked), loss.detach())
+
+
+def _two_sequence_batch(plm: torch.Tensor, first_target: int, second_target: int) -> Interaction:
+    """Sequences (1, 2) and (3, 4), their next items given; no augmentation (views = sequences)."""
+    vectors = plm[[0, 1, 2, 3, 4, first_target, second_target]]
+    seq_rows = torch.tensor([[1, 2], [3, 4]])
+    return Interaction({
+        "item_id_list": torch.tensor([[1, 2], [3, 4]]),
+        "item_length": torch.tensor([2, 2]),
+        TARGETS_FIELD: torch.tensor([[0, first_target], [0, second_target]]),
+        PRETRAIN_VECTORS: vectors,
+        SEQ_ROWS: seq_rows,
+        TARGET_ROWS: torch.tensor([[0, 5], [0, 6]]),
+        AUG_ROWS: seq_rows,
+        AUG_LENGTH: torch.tensor([2, 2]),
+        AUG_POSITIONS: torch.tensor([[0, 1], [0, 1]]),
+    })
+
+
+def test_same_next_item_is_no_negative(corpus_root) -> None:
+    """Two sequences with the same next item: each one's only candidate besides its positive is
+    masked, so both terms are exactly zero; with different next items they are not."""
+    _, dataset, _, model = build(corpus_root, **NO_RANDOMNESS)
+    model.eval()
+    plm = dataset.plm_embedding.weight
+    with torch.no_grad():
+        same = model.pretrain_terms(_two_sequence_batch(plm, 5, 5))
+        different = model.pretrain_terms(_two_sequence_batch(plm, 5, 6))
+    assert float(same[0]) == 0.0 and float(same[1]) == 0.0
+    assert float(different[0]) > 0.0 and float(different[1]) > 0.0
+
+
+def test_tiny_temperature_does_not_overflow(corpus_root) -> None:
+    _, _, loader, model = build(corpus_root, temperature=1e-6)
+    batch = next(iter(loader))
+    loss = model.pretrain_loss(batch)
+    assert torch.isfinite(loss)
+    loss.backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)

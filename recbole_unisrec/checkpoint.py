@@ -30,12 +30,12 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Weights only load failed" in str(error):
+        if "Unsupported global" in str(error) or "GLOBAL" in str(error):
             raise CheckpointError(
                 f"{path}: refused, the file holds Python objects that would run code when loaded "
                 "(only tensors and plain values are accepted)"
             ) from None
-        raise CheckpointError(f"{path}: not a checkpoint ({str(error).splitlines()[0]})") from None
+        raise CheckpointError(f"{path}: not a checkpoint (unreadable pickle data)") from None
     except Exception as error:  # torch raises many types for bytes that are not a checkpoint
         reason = (str(error).splitlines() or [type(error).__name__])[0]
         raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({reason})") from None

@@ -62,6 +62,15 @@ from recbole_unisrec.registry import TEXT_MODELS
 
 S3REC_STAGES = ("pretrain", "finetune")
 
+TRANSFORMER_SETTINGS = ("n_layers", "n_heads", "hidden_size", "inner_size", "hidden_dropout_prob",
+                        "attn_dropout_prob", "hidden_act", "layer_norm_eps")
+"""What RecBole's FDSA and S3Rec read from the config in the part of their __init__ that is skipped."""
+
+
+def _copy_settings(model: nn.Module, config, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        setattr(model, key, config[key])
+
 TEXT_MODELS.update({"FDSAText", "S3RecText"})  # their data sets carry the text vectors
 
 
@@ -91,14 +100,7 @@ class FDSAText(FDSA):
 
     def __init__(self, config, dataset):
         SequentialRecommender.__init__(self, config, dataset)  # FDSA.__init__ builds categorical feature tables
-        self.n_layers = config["n_layers"]
-        self.n_heads = config["n_heads"]
-        self.hidden_size = config["hidden_size"]
-        self.inner_size = config["inner_size"]
-        self.hidden_dropout_prob = config["hidden_dropout_prob"]
-        self.attn_dropout_prob = config["attn_dropout_prob"]
-        self.hidden_act = config["hidden_act"]
-        self.layer_norm_eps = config["layer_norm_eps"]
+        _copy_settings(self, config, TRANSFORMER_SETTINGS)
         self.initializer_range = config["initializer_range"]
         self.loss_type = config["loss_type"]
 
@@ -152,14 +154,7 @@ class S3RecText(S3Rec):
         self.train_stage = config["train_stage"]
         if self.train_stage not in S3REC_STAGES:
             raise ValueError(f"S3RecText: train_stage must be pretrain or finetune, got {self.train_stage!r}")
-        self.n_layers = config["n_layers"]
-        self.n_heads = config["n_heads"]
-        self.hidden_size = config["hidden_size"]
-        self.inner_size = config["inner_size"]
-        self.hidden_dropout_prob = config["hidden_dropout_prob"]
-        self.attn_dropout_prob = config["attn_dropout_prob"]
-        self.hidden_act = config["hidden_act"]
-        self.layer_norm_eps = config["layer_norm_eps"]
+        _copy_settings(self, config, TRANSFORMER_SETTINGS)
         self.pre_model_path = config["pre_model_path"]
         self.mask_ratio = config["mask_ratio"]
         self.aap_weight = config["aap_weight"]

@@ -26,7 +26,11 @@ def test_recorded_identity_differs(annotated_transductive_ckpt, tmp_path) -> Non
 
 def test_encoder_not_available(inductive_ckpt, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    path = save_variant(inductive_ckpt, tmp_path / "bert.pth", lambda c: c["config"].update(text_encoder=str(tmp_path / "no-model")))
+    def other_encoder(checkpoint):
+        checkpoint.pop("text_encoder", None)  # a checkpoint without recorded identity: the config names it
+        checkpoint["config"].update(text_encoder=str(tmp_path / "no-model"))
+
+    path = save_variant(inductive_ckpt, tmp_path / "bert.pth", other_encoder)
     with pytest.raises(EncoderMismatchError) as error:
         Recommender.from_checkpoint(path)
     assert "\n" not in str(error.value) and "which is not available here" in str(error.value)
@@ -36,8 +40,11 @@ def test_other_encoder_named_without_identity(inductive_ckpt, tmp_path) -> None:
     other = tmp_path / "copy-of-something"
     other.mkdir()
     (other / "config.json").write_text('{"hidden_size": 384}')
+    path = save_variant(inductive_ckpt, tmp_path / "unrecorded.pth", lambda c: c.pop("text_encoder", None))
     with pytest.raises(EncoderMismatchError, match=r"trained with text encoder 'default', not '.*copy-of-something'"):
-        Recommender.from_checkpoint(inductive_ckpt, text_encoder=str(other))
+        Recommender.from_checkpoint(path, text_encoder=str(other))
+    with pytest.raises(EncoderMismatchError, match=r"identity .* but '.*copy-of-something' here is a different model"):
+        Recommender.from_checkpoint(inductive_ckpt, text_encoder=str(other))  # recorded identity: caught too
 
 
 def test_vector_width_differs(inductive_ckpt, tmp_path) -> None:

@@ -1,11 +1,12 @@
 """The functions the run scripts call: one RecBole run (train, validate, test) of any model."""
 from __future__ import annotations
 
+import os
 import time
 from logging import getLogger
 from typing import Any
 
-from recbole.utils import init_logger, init_seed
+from recbole.utils import get_local_time, init_logger, init_seed
 
 from recbole_unisrec.checkpoint import count_parameters, freeze_for_finetuning, load_pretrained
 from recbole_unisrec.config import Config
@@ -48,6 +49,7 @@ def run(
     logger.info(f"Trainable parameters: {trainable:,} of {total:,}")
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    trainer.saved_model_file = unique_checkpoint_path(config)
     started = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
     train_seconds = time.perf_counter() - started
@@ -71,6 +73,14 @@ def run(
         "trainable_parameters": trainable,
         "checkpoint": trainer.saved_model_file if saved else None,
     }
+
+
+def unique_checkpoint_path(config) -> str:
+    """RecBole names checkpoints ``<model>-<time to the second>.pth``: two runs started in the same
+    second overwrite each other's best model. Add the data set, stage and process id."""
+    stage = f"-{config['train_stage']}" if config["train_stage"] else ""
+    name = f"{config['model']}-{config['dataset']}{stage}-{get_local_time()}-{os.getpid()}.pth"
+    return os.path.join(config["checkpoint_dir"], name)
 
 
 def objective_function(config_dict: dict[str, Any] | None = None, config_file_list: list[str] | None = None, saved: bool = True) -> dict[str, Any]:

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from recbole.data.dataset import SequentialDataset
 
+from recbole_unisrec.data.corpus import read_domains
 from recbole_unisrec.data.layout import ensure_unpacked, read_item_tokens
-from recbole_unisrec.fileio import DataFormatError, read_lines
+from recbole_unisrec.fileio import DataFormatError
 from recbole_unisrec.text.cache import text_vectors
 from recbole_unisrec.text.encoder import EncoderSpec
 
@@ -115,7 +116,9 @@ class MultiDomainDataset(UniSRecDataset):
     def __init__(self, config):
         super().__init__(config)
         folder = Path(config["data_path"])
-        self.domain_names = _read_domain_names(folder, config["dataset"])
+        name = config["dataset"]
+        has_domains = (folder / f"{name}.domains").is_file()
+        self.domain_names = [domain for domain, _ in read_domains(folder, name)] if has_domains else [name]
         if len(self.domain_names) == 1:
             getLogger().warning(f"{config['dataset']} has a single domain: pre-training will not mix domains")
         domain_of = [-1]
@@ -123,16 +126,3 @@ class MultiDomainDataset(UniSRecDataset):
             prefix, _, _ = token.partition("-")
             domain_of.append(int(prefix) if prefix.isdigit() else 0)
         self.item_domain = torch.tensor(domain_of, dtype=torch.long)
-
-
-def _read_domain_names(folder: Path, name: str) -> list[str]:
-    path = folder / f"{name}.domains"
-    if not path.is_file():
-        return [name]
-    names = []
-    for number, line in read_lines(path):
-        fields = line.split("\t")
-        if len(fields) < 2 or fields[0] != str(len(names)):
-            raise DataFormatError(path, f"expected '<index><TAB><domain>[<TAB><items>]', got {line!r}", number)
-        names.append(fields[1])
-    return names

@@ -67,6 +67,15 @@ TRANSFORMER_SETTINGS = ("n_layers", "n_heads", "hidden_size", "inner_size", "hid
 """What RecBole's FDSA and S3Rec read from the config in the part of their __init__ that is skipped."""
 
 
+def _recommendation_loss(loss_type: str) -> nn.Module:
+    """The next-item loss RecBole's FDSA and S3Rec pick by ``loss_type``."""
+    if loss_type == "BPR":
+        return BPRLoss()
+    if loss_type == "CE":
+        return nn.CrossEntropyLoss()
+    raise ValueError(f"loss_type must be BPR or CE, got {loss_type!r}")
+
+
 def _copy_settings(model: nn.Module, config, keys: tuple[str, ...]) -> None:
     for key in keys:
         setattr(model, key, config[key])
@@ -118,12 +127,7 @@ class FDSAText(FDSA):
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=self.layer_norm_eps)
         self.dropout = nn.Dropout(self.hidden_dropout_prob)
         self.concat_layer = nn.Linear(self.hidden_size * 2, self.hidden_size)
-        if self.loss_type == "BPR":
-            self.loss_fct = BPRLoss()
-        elif self.loss_type == "CE":
-            self.loss_fct = nn.CrossEntropyLoss()
-        else:
-            raise ValueError(f"loss_type must be BPR or CE, got {self.loss_type!r}")
+        self.loss_fct = _recommendation_loss(self.loss_type)
         self.apply(self._init_weights)
 
     def feature_embedding(self, item_seq: torch.Tensor) -> torch.Tensor:
@@ -187,12 +191,7 @@ class S3RecText(S3Rec):
         self.sp_norm = nn.Linear(self.hidden_size, self.hidden_size)
         self.loss_fct = nn.BCEWithLogitsLoss(reduction="none")
         if self.train_stage == "finetune":
-            if self.loss_type == "BPR":
-                self.loss_fct = BPRLoss()
-            elif self.loss_type == "CE":
-                self.loss_fct = nn.CrossEntropyLoss()
-            else:
-                raise ValueError(f"loss_type must be BPR or CE, got {self.loss_type!r}")
+            self.loss_fct = _recommendation_loss(self.loss_type)
         self.apply(self._init_weights)
         if self.train_stage == "finetune":
             self._load_pretrained(self.pre_model_path)

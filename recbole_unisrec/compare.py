@@ -199,6 +199,29 @@ def runs_csv(results: list[tuple[str, dict[str, Any]]]) -> str:
     return _csv_text(RUN_COLUMNS, records)
 
 
+def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
+    """``(label, result)`` pairs back from a ``<out>.runs.csv`` written by :func:`runs_csv`."""
+    path = Path(path)
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != RUN_COLUMNS:
+            raise ValueError(f"{path}: not a run_compare runs file (expected columns {', '.join(RUN_COLUMNS)})")
+        results = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                results.append((row["model"], {
+                    "seed": int(row["seed"]),
+                    "test_result": {m: float(row[m]) for m in METRICS if row[m]},
+                    "train_seconds": float(row["train_seconds"]),
+                    "trainable_parameters": int(row["trainable_parameters"]),
+                    "best_valid_score": float(row["best_valid_score"]) if row["best_valid_score"] else None,
+                    "checkpoint": row["checkpoint"] or None,
+                }))
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"{path}, line {line}: {error}") from None
+    return results
+
+
 def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], caption: str = "") -> list[Path]:
     """``<out>.md``, ``<out>.csv`` and ``<out>.runs.csv`` from ``(label, result)`` pairs, each written atomically."""
     out = Path(out)
@@ -222,8 +245,12 @@ def compare(
     freeze: bool = True,
     command: str = "",
     runner: Callable[..., dict[str, Any]] = run_spec,
+    resume: bool = False,
 ) -> list[Path]:
-    """Run every model with every seed (model by model), rewriting the tables after each run."""
+    """Run every model with every seed (model by model), rewriting the tables after each run.
+
+    ``resume`` keeps the runs already in ``<out>.runs.csv`` (same model label and seed) instead of
+    repeating them, so an interrupted comparison, or one extended by more seeds, continues."""
     parsed = [parse_spec(text) for text in specs]
     labels = [spec.label for spec in parsed]
     if len(set(labels)) != len(labels):
@@ -236,11 +263,19 @@ def compare(
                f"{', '.join(map(str, seeds))}; training time: wall seconds of training incl. validation.")
     if command:
         caption += f"\n\n`{command}`"
+    runs_file = Path(out).with_name(Path(out).name + ".runs.csv")
+    finished = read_runs(runs_file) if resume and runs_file.is_file() else []
+    kept = {(label, result["seed"]): result for label, result in finished}
     results: list[tuple[str, dict[str, Any]]] = []
     paths: list[Path] = []
     logger = getLogger()
     for spec in parsed:
         for seed in seeds:
+            if (spec.label, seed) in kept:
+                logger.info(f"run_compare: {spec.label}, seed {seed}: kept from {runs_file}")
+                results.append((spec.label, kept[(spec.label, seed)]))
+                paths = write_tables(out, results, caption)
+                continue
             logger.info(f"run_compare: {spec.label}, seed {seed}")
             result = runner(spec, dataset, seed, epochs=epochs, config_file_list=config_file_list,
                             overrides=overrides, freeze=freeze)

@@ -6,10 +6,11 @@ import time
 from logging import getLogger
 from typing import Any
 
+import yaml
 from recbole.utils import get_local_time, init_logger, init_seed
 
 from recbole_unisrec.checkpoint import count_parameters, freeze_for_finetuning, load_pretrained
-from recbole_unisrec.config import Config
+from recbole_unisrec.config import PROPS, Config, parse_overrides
 from recbole_unisrec.data.preparation import data_preparation
 from recbole_unisrec.registry import create_dataset, get_model, get_trainer
 
@@ -67,6 +68,7 @@ def run(
         "seed": config["seed"],
         "best_valid_score": float(best_valid_score),
         "valid_score_bigger": config["valid_metric_bigger"],
+        "valid_metric": config["valid_metric"].lower(),
         "best_valid_result": {k: float(v) for k, v in (best_valid_result or {}).items()},
         "test_result": {k: float(v) for k, v in test_result.items()},
         "train_seconds": train_seconds,
@@ -83,10 +85,44 @@ def unique_checkpoint_path(config) -> str:
     return os.path.join(config["checkpoint_dir"], name)
 
 
-def objective_function(config_dict: dict[str, Any] | None = None, config_file_list: list[str] | None = None, saved: bool = True) -> dict[str, Any]:
-    """RecBole ``HyperTuning`` objective: ``model`` and ``dataset`` come from the config."""
+def objective_function(
+    config_dict: dict[str, Any] | None = None,
+    config_file_list: list[str] | None = None,
+    saved: bool = True,
+    overrides: list[str] | None = None,
+    pretrained: str | None = None,
+    freeze: bool = True,
+) -> dict[str, Any]:
+    """RecBole ``HyperTuning`` objective: one run with the trial's settings in ``config_dict``.
+
+    ``model`` and ``dataset`` come from ``config_dict``, ``overrides`` or the config files (as
+    RecBole's ``fixed_config_file_list``). UniSRec gets ``props/finetune.yaml`` as in
+    run_finetune.py (and may start from ``pretrained``); any other model is a baseline with
+    ``props/baseline.yaml`` (:func:`recbole_unisrec.baselines.run_baseline`).
+    """
+    from recbole_unisrec.baselines import run_baseline  # it imports this module
+
     config_dict = dict(config_dict or {})
-    return run(config_dict.pop("model", None), config_dict.pop("dataset", None), config_file_list, config_dict, saved=saved)
+    files = list(config_file_list or [])
+    model = config_dict.pop("model", None) or named_model(files, overrides)
+    dataset = config_dict.pop("dataset", None)
+    if model == "UniSRec":
+        return run(model, dataset, [str(PROPS / "finetune.yaml"), *files], config_dict, overrides,
+                   pretrained=pretrained, freeze=freeze, saved=saved)
+    if pretrained:
+        raise ValueError("only UniSRec fine-tunes from a pre-trained checkpoint here")
+    return run_baseline(model, dataset, files, config_dict, overrides, saved=saved)
+
+
+def named_model(config_file_list: list[str], overrides: list[str] | None = None) -> str | None:
+    """The ``model`` that ``--model=`` or the last config file naming one sets (None if none does)."""
+    named = parse_overrides(list(overrides or [])).get("model")
+    for path in reversed(config_file_list):
+        if named:
+            break
+        with open(path, encoding="utf-8") as handle:
+            named = (yaml.safe_load(handle) or {}).get("model")
+    return named
 
 
 # --------------------------------------------------------------------------------------------

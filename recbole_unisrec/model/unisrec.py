@@ -36,7 +36,8 @@ class UniSRec(SequentialRecommender):
         self.lam = config["lambda"]
         self.initializer_range = config["initializer_range"]
 
-        self.register_buffer("text_vectors", dataset.plm_embedding.weight.detach().clone(), persistent=False)
+        # Shares the data set's table (read once from the memory-mapped cache): no second copy.
+        self.register_buffer("text_vectors", dataset.plm_embedding.weight.detach(), persistent=False)
         self.plm_size = self.text_vectors.shape[1]
         adaptor_layers = list(config["adaptor_layers"] or [self.plm_size, self.hidden_size])
         if adaptor_layers != [self.plm_size, self.hidden_size]:

@@ -101,6 +101,36 @@ def test_tables_are_rewritten_after_every_run(tmp_path) -> None:
     assert "| SASRec | 1 |" in (tmp_path / "out.md").read_text()
 
 
+def test_resume_keeps_finished_runs_and_runs_only_the_rest(tmp_path) -> None:
+    calls = []
+
+    def runner(spec, dataset, seed, **kwargs):
+        calls.append((spec.label, seed))
+        if seed == 2:
+            raise RuntimeError("killed")
+        return fake_result(spec, seed)
+
+    with pytest.raises(RuntimeError):
+        compare(["SASRec"], "Tiny", [1, 2], tmp_path / "out", runner=runner)
+    first_runs = (tmp_path / "out.runs.csv").read_text()
+    calls.clear()
+    compare(["SASRec", "UniSRec:inductive_ft"], "Tiny", [1, 3], tmp_path / "out",
+            runner=lambda spec, dataset, seed, **kwargs: calls.append((spec.label, seed)) or fake_result(spec, seed),
+            resume=True)
+    assert calls == [("SASRec", 3), ("UniSRec:inductive_ft", 1), ("UniSRec:inductive_ft", 3)]
+    runs = list(csv.DictReader(open(tmp_path / "out.runs.csv")))
+    assert [(r["model"], r["seed"]) for r in runs] == [("SASRec", "1"), ("SASRec", "3"),
+                                                       ("UniSRec:inductive_ft", "1"), ("UniSRec:inductive_ft", "3")]
+    assert (tmp_path / "out.runs.csv").read_text().splitlines()[1] == first_runs.splitlines()[1]
+    assert "| SASRec | 2 | 0.1020 ± 0.0014 |" in (tmp_path / "out.md").read_text()
+
+
+def test_resume_rejects_a_foreign_runs_file(tmp_path) -> None:
+    (tmp_path / "out.runs.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="out.runs.csv: not a run_compare runs file"):
+        compare(["SASRec"], "Tiny", [1], tmp_path / "out", runner=lambda *a, **k: None, resume=True)
+
+
 def test_bad_input_before_any_run(tmp_path) -> None:
     def runner(*args, **kwargs):
         raise AssertionError("must not run")

@@ -32,6 +32,15 @@ def test_inductive_model_has_no_id_embedding(tiny_root) -> None:
     assert transductive.item_embedding.weight.shape == (transductive.n_items, 32)
 
 
+def test_model_shares_the_data_sets_text_vectors_instead_of_copying_them(tiny_root) -> None:
+    _, _, train, *_, model = build(tiny_root, train_stage="inductive_ft")
+    table = train._dataset.plm_embedding.weight
+    assert model.text_vectors.data_ptr() == table.data_ptr()
+    assert model.text_vectors.shape == table.shape == (model.n_items, 384)
+    assert not model.text_vectors.requires_grad
+    assert "text_vectors" not in model.state_dict()
+
+
 def test_frozen_parameters_stay_bit_equal(tiny_root) -> None:
     config, _, train, *_, model = build(tiny_root, train_stage="transductive_ft")
     freeze_for_finetuning(model)

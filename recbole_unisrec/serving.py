@@ -355,7 +355,8 @@ def build_model(state_dict: dict[str, torch.Tensor], config: dict[str, Any], dev
     return model.to(device).eval()
 
 
-def _encoder_spec(checkpoint: dict[str, Any], config: dict[str, Any], text_encoder: str | None) -> EncoderSpec:
+def checkpoint_encoder_spec(checkpoint: dict[str, Any], config: dict[str, Any], text_encoder: str | None = None) -> EncoderSpec:
+    """The text encoder a checkpoint's vectors come from (``text_encoder`` names a local copy of it)."""
     recorded = checkpoint.get("text_encoder") if isinstance(checkpoint.get("text_encoder"), dict) else {}
     defaults = EncoderSpec()
     return EncoderSpec(
@@ -472,7 +473,7 @@ class Recommender:
                 raise CheckpointError(f"{path}: checkpoint config lacks {key!r}; not a UniSRec checkpoint of this project")
         state = checkpoint["state_dict"]
         model = build_model(state, config, device)
-        spec = _encoder_spec(checkpoint, config, text_encoder)
+        spec = checkpoint_encoder_spec(checkpoint, config, text_encoder)
         if check_text_encoder:
             check_encoder(checkpoint, config, spec, model.plm_size, path)
         learned = None

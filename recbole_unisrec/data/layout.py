@@ -68,18 +68,39 @@ def check_inter_file(path: Path) -> None:
             raise DataFormatError(path, "item_id_list must be tokens separated by single spaces", number)
 
 
+def data_file(folder: str | os.PathLike, name: str, suffix: str) -> Path:
+    """``<folder>/<name>.<suffix>``, or its ``.gz`` twin where only that exists."""
+    plain = Path(folder) / f"{name}.{suffix}"
+    packed = plain.with_name(plain.name + ".gz")
+    return packed if not plain.is_file() and packed.is_file() else plain
+
+
+def read_item_index(dataset_path: str | os.PathLike, name: str) -> list[tuple[int, str, str]]:
+    """``(line number, raw id, token)`` of every item in ``<name>.item2index``, in text-vector row
+    order (the file may be gzipped; blank lines are skipped). A malformed line, a raw id listed
+    twice or an empty file is a :class:`DataFormatError` naming file and line."""
+    path = data_file(dataset_path, name, "item2index")
+    items: list[tuple[int, str, str]] = []
+    seen: dict[str, int] = {}
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        fields = line.split("\t")
+        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
+            raise DataFormatError(path, f"expected 'raw id<TAB>index', got {line[:80]!r}", number)
+        raw = fields[0].strip()
+        if raw in seen:
+            raise DataFormatError(path, f"item {raw!r} already listed on line {seen[raw]}", number)
+        seen[raw] = number
+        items.append((number, raw, fields[1].strip()))
+    if not items:
+        raise DataFormatError(path, "no items")
+    return items
+
+
 def read_item_tokens(dataset_path: str | os.PathLike, name: str) -> list[str]:
     """The ``.inter`` token of every item, in text-vector row order (``<name>.item2index`` lines)."""
-    path = Path(dataset_path) / f"{name}.item2index"
-    tokens = []
-    for number, line in read_lines(path):
-        fields = line.split("\t")
-        if len(fields) != 2 or not fields[0] or not fields[1]:
-            raise DataFormatError(path, f"expected 'raw id<TAB>token', got {line!r}", number)
-        tokens.append(fields[1])
-    if not tokens:
-        raise DataFormatError(path, "no items")
-    return tokens
+    return [token for _, _, token in read_item_index(dataset_path, name)]
 
 
 def pack_for_shipping(dataset_path: str | os.PathLike, name: str) -> None:

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recbole_unisrec.data.layout import data_file, read_item_index
 from recbole_unisrec.fileio import DataFormatError, atomic_write, read_lines
 from recbole_unisrec.text import encoder as _encoder
 from recbole_unisrec.text.encoder import ENCODER_VERSION, EncoderSpec
@@ -47,13 +48,6 @@ KEY_LENGTH = 16
 # Reading a data set's item texts
 # --------------------------------------------------------------------------------------------
 
-def data_file(folder: Path, name: str, suffix: str) -> Path:
-    """``<folder>/<name>.<suffix>``, or its ``.gz`` twin where only that exists."""
-    plain = Path(folder) / f"{name}.{suffix}"
-    packed = plain.with_name(plain.name + ".gz")
-    return packed if not plain.is_file() and packed.is_file() else plain
-
-
 def read_item_texts(folder: str | os.PathLike, name: str) -> tuple[list[str], list[str]]:
     """``(raw_ids, texts)`` in ``<Name>.item2index`` line order, texts from ``<Name>.text``.
 
@@ -65,21 +59,7 @@ def read_item_texts(folder: str | os.PathLike, name: str) -> tuple[list[str], li
     index_path = data_file(folder, name, "item2index")
     text_path = data_file(folder, name, "text")
 
-    items: list[tuple[int, str]] = []  # (line number, raw id)
-    seen: dict[str, int] = {}
-    for number, line in read_lines(index_path):
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != 2 or not fields[0].strip() or not fields[1].strip():
-            raise DataFormatError(index_path, f"expected 'raw id<TAB>index', got {line[:80]!r}", number)
-        raw = fields[0].strip()
-        if raw in seen:
-            raise DataFormatError(index_path, f"item {raw!r} already listed on line {seen[raw]}", number)
-        seen[raw] = number
-        items.append((number, raw))
-    if not items:
-        raise DataFormatError(index_path, "no items")
+    items = [(number, raw) for number, raw, _ in read_item_index(folder, name)]
 
     texts: dict[str, str] = {}
     id_col = text_col = None

@@ -191,6 +191,23 @@ def test_script_writes_markdown_and_png(trained, tmp_path) -> None:
     assert not list(out.parent.glob(".*.tmp"))  # nothing left behind by the atomic writes
 
 
+def test_script_takes_the_checkpoints_of_run_compare_runs_files(trained, tmp_path) -> None:
+    from recbole_unisrec.compare import write_tables
+
+    first, second = trained("SASRec-bucketed"), trained("UniSRec-inductive")
+    other_seed = {**second, "seed": second["seed"] + 1, "checkpoint": "missing.pth"}
+    write_tables(tmp_path / "table", [("SASRec", first), ("UniSRec:inductive_ft", second),
+                                      ("UniSRec:inductive_ft", other_seed)])
+    out = tmp_path / "from-runs"
+    run_cold_start.main(["-d", "Skewed", "--runs", str(tmp_path / "table.runs.csv"), "--seed", str(first["seed"]),
+                         "--out", str(out)])
+    text = out.with_suffix(".md").read_text()
+    assert "| Training interactions | Test users | SASRec | UniSRec:inductive_ft |" in text
+    assert f"{second['test_result']['ndcg@10']:.4f}" in text
+    with pytest.raises(ValueError, match=r"table.runs.csv: no run with seed 1"):
+        run_cold_start.main(["--runs", str(tmp_path / "table.runs.csv"), "--seed", "1"])
+
+
 def test_write_report_is_atomic(trained, tmp_path, monkeypatch) -> None:
     """A failure while drawing leaves neither a partial PNG nor a temporary file."""
     from recbole_unisrec.analysis import figures

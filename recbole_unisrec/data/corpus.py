@@ -159,19 +159,26 @@ def _copy_index(path: Path, d: int, out: TextIO) -> dict[str, str]:
     return mapping
 
 
-def _copy_texts(path: Path, items: dict[str, str], d: int, out: TextIO) -> None:
-    texts: dict[str, str] = {}
+def _rows(path: Path, header: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of a tab-separated file after checking its header line; blank
+    lines skipped, a row with another number of columns than the header a :class:`DataFormatError`."""
     lines = read_lines(path)
-    header = next(lines, (1, ""))
-    if header[1] != TEXT_HEADER:
-        raise DataFormatError(path, f"expected the header {TEXT_HEADER!r}, got {header[1][:80]!r}", header[0])
+    first = next(lines, (1, ""))
+    if first[1] != header:
+        raise DataFormatError(path, f"expected the header {header!r}, got {first[1][:80]!r}", first[0])
+    columns = header.count("\t") + 1
     for number, line in lines:
         if not line.strip():
             continue
         fields = line.split("\t")
-        if len(fields) != 2:
-            raise DataFormatError(path, f"expected 'item id<TAB>text', got {len(fields)} columns", number)
-        raw, text = fields
+        if len(fields) != columns:
+            raise DataFormatError(path, f"expected {columns} tab-separated columns, got {len(fields)}", number)
+        yield number, fields
+
+
+def _copy_texts(path: Path, items: dict[str, str], d: int, out: TextIO) -> None:
+    texts: dict[str, str] = {}
+    for _, (raw, text) in _rows(path, TEXT_HEADER):
         if raw in items and raw not in texts:
             texts[raw] = text
     for raw in items:
@@ -181,18 +188,8 @@ def _copy_texts(path: Path, items: dict[str, str], d: int, out: TextIO) -> None:
 
 
 def _copy_inter(path: Path, d: int, item_ids: set[str], user_ids: set[str], active: set[str], out: TextIO) -> int:
-    lines = read_lines(path)
-    header = next(lines, (1, ""))
-    if header[1] != INTER_HEADER:
-        raise DataFormatError(path, f"expected the header {INTER_HEADER!r}, got {header[1][:80]!r}", header[0])
     count = 0
-    for number, line in lines:
-        if not line.strip():
-            continue
-        fields = line.split("\t")
-        if len(fields) != 3:
-            raise DataFormatError(path, f"expected 3 tab-separated columns, got {len(fields)}", number)
-        user, history, target = fields
+    for number, (user, history, target) in _rows(path, INTER_HEADER):
         tokens = history.split(" ") if history else []
         if user not in user_ids:
             raise DataFormatError(path, f"user index {user!r} is not in the user2index", number)

@@ -151,7 +151,7 @@ def test_missing_domain_file(data_root, tmp_path):
         ("Beta.item2index", ["p\t0", "q\t2", "r\t1"], 2, "out of order"),
         ("Beta.item2index", ["p\t0", "p\t1"], 2, "listed twice"),
         ("Beta.user2index", ["uc 0"], 1, "raw id<TAB>index"),
-        ("Beta.text", [TEXT, "p\tP\textra"], 2, "got 3 columns"),
+        ("Beta.text", [TEXT, "p\tP\textra"], 2, "expected 2 tab-separated columns, got 3"),
     ],
 )
 def test_bad_domain_file(data_root, tmp_path, filename, lines, line, words):

@@ -12,7 +12,8 @@ Popularity of an item: its interactions in the training split. Groups are given 
 bounds (--bins, default 0 1 5 10: groups 0, 1-4, 5-9, 10+). Writes OUT.md (NDCG@10 and Recall@10
 per group and model, with this command) and OUT.png (bar chart of NDCG@10). RecBole settings can
 be given as --key=value (e.g. --eval_batch_size=1024). --runs takes run_compare.py's OUT.runs.csv
-files instead of (or besides) checkpoint paths: each model's checkpoint of --seed, labelled as there.
+files instead of (or besides) checkpoint paths: each model's checkpoint of --seed, labelled as there
+(or by --labels, one per checkpoint path and run).
 """
 from __future__ import annotations
 
@@ -60,8 +61,9 @@ def main(argv: list[str] | None = None) -> list:
     checkpoints, labels = list(args.checkpoints), args.labels
     if args.runs:
         run_checkpoints, run_labels = checkpoints_of_runs(args.runs, args.seed)
-        labels = (labels or [Path(path).stem for path in checkpoints]) + run_labels
         checkpoints += run_checkpoints
+        if labels is None or len(labels) != len(checkpoints):  # --labels may name all, or the paths only
+            labels = (labels or [Path(path).stem for path in checkpoints[:len(args.checkpoints)]]) + run_labels
     if not checkpoints:
         parser.error("give checkpoints or --runs")
     started = time.perf_counter()

@@ -12,6 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+TRANSFORMER_SETTINGS = ("n_layers", "n_heads", "hidden_size", "inner_size", "hidden_dropout_prob",
+                        "attn_dropout_prob", "hidden_act", "layer_norm_eps")
+"""The config keys that size a Transformer sequence encoder (RecBole's TransformerEncoder or
+:class:`CausalTransformer`; both take them as keyword arguments of these names)."""
+
+
+def transformer_settings(config) -> dict:
+    """``{key: config[key]}`` for :data:`TRANSFORMER_SETTINGS`."""
+    return {key: config[key] for key in TRANSFORMER_SETTINGS}
+
+
 _ACTIVATIONS = {"gelu": F.gelu, "relu": F.relu, "swish": F.silu, "tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
 

@@ -55,16 +55,13 @@ from torch import nn
 
 from recbole_unisrec.data.dataloader import LengthBucketedBatches
 from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
+from recbole_unisrec.model.layers import TRANSFORMER_SETTINGS, transformer_settings
 from recbole_unisrec.registry import TEXT_MODELS
 
 # RecBole's sine.py switches on global anomaly detection when FDSA/S3Rec are imported; the
 # package import in recbole_unisrec.compat has already happened and switched it off again.
 
 S3REC_STAGES = ("pretrain", "finetune")
-
-TRANSFORMER_SETTINGS = ("n_layers", "n_heads", "hidden_size", "inner_size", "hidden_dropout_prob",
-                        "attn_dropout_prob", "hidden_act", "layer_norm_eps")
-"""What RecBole's FDSA and S3Rec read from the config in the part of their __init__ that is skipped."""
 
 
 def _recommendation_loss(loss_type: str) -> nn.Module:
@@ -84,16 +81,7 @@ TEXT_MODELS.update({"FDSAText", "S3RecText"})  # their data sets carry the text 
 
 
 def _transformer(config) -> TransformerEncoder:
-    return TransformerEncoder(
-        n_layers=config["n_layers"],
-        n_heads=config["n_heads"],
-        hidden_size=config["hidden_size"],
-        inner_size=config["inner_size"],
-        hidden_dropout_prob=config["hidden_dropout_prob"],
-        attn_dropout_prob=config["attn_dropout_prob"],
-        hidden_act=config["hidden_act"],
-        layer_norm_eps=config["layer_norm_eps"],
-    )
+    return TransformerEncoder(**transformer_settings(config))
 
 
 def _text_table(dataset) -> torch.Tensor:
@@ -109,7 +97,7 @@ class FDSAText(FDSA):
 
     def __init__(self, config, dataset):
         SequentialRecommender.__init__(self, config, dataset)  # FDSA.__init__ builds categorical feature tables
-        _copy_settings(self, config, TRANSFORMER_SETTINGS)
+        _copy_settings(self, config, TRANSFORMER_SETTINGS)  # what the skipped part of RecBole's __init__ reads
         self.initializer_range = config["initializer_range"]
         self.loss_type = config["loss_type"]
 

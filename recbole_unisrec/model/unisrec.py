@@ -8,7 +8,7 @@ from recbole.utils import InputType
 from torch import nn
 
 from recbole_unisrec.data.dataloader import TARGETS_FIELD
-from recbole_unisrec.model.layers import CausalTransformer, MoEAdaptorLayer
+from recbole_unisrec.model.layers import CausalTransformer, MoEAdaptorLayer, transformer_settings
 
 TRAIN_STAGES = ("pretrain", "inductive_ft", "transductive_ft")
 
@@ -49,16 +49,7 @@ class UniSRec(SequentialRecommender):
         self.position_embedding = nn.Embedding(self.max_seq_length, self.hidden_size)
         self.LayerNorm = nn.LayerNorm(self.hidden_size, eps=config["layer_norm_eps"])
         self.dropout = nn.Dropout(config["hidden_dropout_prob"])
-        self.trm_encoder = CausalTransformer(
-            n_layers=config["n_layers"],
-            hidden_size=self.hidden_size,
-            n_heads=config["n_heads"],
-            inner_size=config["inner_size"],
-            hidden_dropout_prob=config["hidden_dropout_prob"],
-            attn_dropout_prob=config["attn_dropout_prob"],
-            hidden_act=config["hidden_act"],
-            layer_norm_eps=config["layer_norm_eps"],
-        )
+        self.trm_encoder = CausalTransformer(**transformer_settings(config))
         if self.train_stage == "transductive_ft":
             self.item_embedding = nn.Embedding(self.n_items, self.hidden_size, padding_idx=0)
         self.apply(self._init_weights)

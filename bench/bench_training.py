@@ -128,6 +128,8 @@ def main() -> None:
                 inner_size=256, n_layers=2, n_heads=2, **common),
         measure("UniSRec through the stock path", "UniSRec", args.dataset, args.stock_steps, packed_training=False, **common),
         measure("UniSRec fast path (packed, bucketed)", "UniSRec", args.dataset, None, **common),
+        measure("RecBole SASRec, packed rows (hidden 300)", "SASRec", args.dataset, None, packed_training=True,
+                inner_size=256, n_layers=2, n_heads=2, **common),
     ]
     stock = results[0]
     print(f"\n{'path':45s} {'s/epoch':>9s} {'examples/s':>11s} {'peak MiB':>9s} {'speed-up':>9s} {'steps timed':>12s}")

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from recbole_unisrec.config import parse_overrides
-from recbole_unisrec.data.dataloader import LENGTH_BUCKETING_MODELS
+from recbole_unisrec.data.dataloader import LENGTH_BUCKETING_MODELS, PACKED_TRAINING_MODELS
 from recbole_unisrec.fileio import atomic_write
 
 METRICS = ("recall@10", "ndcg@10", "recall@50", "ndcg@50")
@@ -113,16 +113,23 @@ def run_spec(
     return run_baseline(spec.model, dataset, config_file_list, config_dict, overrides)
 
 
+SPEED_FLAGS = {"length_bucketing": LENGTH_BUCKETING_MODELS, "packed_training": PACKED_TRAINING_MODELS}
+"""Flags that change only how fast a model trains, and the models each applies to."""
+
+
 def overrides_for(model: str, overrides: list[str]) -> list[str]:
-    """``overrides`` without ``--length_bucketing`` for a model that cannot use it (with a warning),
-    so one flag can speed up the models of a mixed list."""
+    """``overrides`` without the speed flags (``--length_bucketing``, ``--packed_training``) that
+    ``model`` cannot use (with a warning), so one flag can speed up the models of a mixed list."""
     settings = parse_overrides(overrides)
     if "seed" in settings:
         raise ValueError("give seeds with --seeds, not --seed")
-    if model in LENGTH_BUCKETING_MODELS or settings.get("length_bucketing", "False") in ("False", "false", "0"):
-        return list(overrides)
-    getLogger().warning(f"{model}: length_bucketing does not apply (needs fixed-length rows); trains unbucketed")
-    return [arg for arg in overrides if not arg.startswith("--length_bucketing=")]
+    kept = list(overrides)
+    for flag, models in SPEED_FLAGS.items():
+        if model in models or settings.get(flag, "False") in ("False", "false", "0"):
+            continue
+        getLogger().warning(f"{model}: {flag} does not apply to it; trains without it")
+        kept = [arg for arg in kept if not arg.startswith(f"--{flag}=")]
+    return kept
 
 
 # --- tables ---------------------------------------------------------------------------------

@@ -106,10 +106,24 @@ class LengthBucketedBatches:
             yield self.collate_fn(batch)
 
 
+PACKED_TRAINING_MODELS = frozenset({"UniSRec", "SASRec", "FDSAText"})
+"""Models with a causal encoder that read a ``target_item_list`` batch (a loss at every position)."""
+
+
+def check_packed_training(config) -> None:
+    """Raise a one-line error where ``config['model']`` cannot train on packed rows."""
+    if config["model"] not in PACKED_TRAINING_MODELS:
+        raise ValueError(
+            f"packed_training: {config['model']} cannot train on packed rows "
+            f"(supported: {', '.join(sorted(PACKED_TRAINING_MODELS))}); drop --packed_training for it"
+        )
+
+
 class PackedTrainDataLoader(LengthBucketedBatches, AbstractDataLoader):
     """RecBole train loader over packed rows, batched by length; see the module docstring."""
 
     def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
+        check_packed_training(config)
         uid, iid = config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]
         self.item_seq_field = iid + config["LIST_SUFFIX"]
         self.item_len_field = config["ITEM_LIST_LENGTH_FIELD"]

@@ -56,6 +56,7 @@ from torch import nn
 from recbole_unisrec.data.dataloader import LengthBucketedBatches
 from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
 from recbole_unisrec.model.layers import TRANSFORMER_SETTINGS, transformer_settings
+from recbole_unisrec.model.packed import AllPositionsMixin
 from recbole_unisrec.registry import TEXT_MODELS
 
 # RecBole's sine.py switches on global anomaly detection when FDSA/S3Rec are imported; the
@@ -92,8 +93,9 @@ def _text_table(dataset) -> torch.Tensor:
     return table.weight.detach().clone()
 
 
-class FDSAText(FDSA):
-    """RecBole's FDSA whose feature side is ``nn.Linear(plm_size, hidden_size)`` over the text vectors."""
+class FDSAText(AllPositionsMixin, FDSA):
+    """RecBole's FDSA whose feature side is ``nn.Linear(plm_size, hidden_size)`` over the text vectors;
+    it also trains on packed rows (``packed_training: True``, see :mod:`recbole_unisrec.model.packed`)."""
 
     def __init__(self, config, dataset):
         SequentialRecommender.__init__(self, config, dataset)  # FDSA.__init__ builds categorical feature tables
@@ -116,6 +118,7 @@ class FDSAText(FDSA):
         self.dropout = nn.Dropout(self.hidden_dropout_prob)
         self.concat_layer = nn.Linear(self.hidden_size * 2, self.hidden_size)
         self.loss_fct = _recommendation_loss(self.loss_type)
+        self.check_packed_loss_type(config)
         self.apply(self._init_weights)
 
     def feature_embedding(self, item_seq: torch.Tensor) -> torch.Tensor:

@@ -43,6 +43,10 @@ def test_length_bucketing_flag_applies_only_where_supported() -> None:
     flags = ["--length_bucketing=True", "--learning_rate=0.01"]
     assert overrides_for("SASRec", flags) == flags
     assert overrides_for("BERT4Rec", flags) == ["--learning_rate=0.01"]
+    both = ["--packed_training=True", "--length_bucketing=True"]
+    assert overrides_for("FDSAText", both) == both
+    assert overrides_for("GRU4Rec", both) == ["--length_bucketing=True"]
+    assert overrides_for("BERT4Rec", both) == []
     with pytest.raises(ValueError, match="--seeds"):
         overrides_for("SASRec", ["--seed=3"])
 

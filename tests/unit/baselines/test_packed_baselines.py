@@ -1,0 +1,79 @@
+"""Packed-row training of SASRec and FDSAText computes exactly RecBole's per-prefix loss."""
+from __future__ import annotations
+
+import pytest
+import torch
+from recbole.data.interaction import Interaction
+from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
+
+from baseline_fixtures import tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
+from recbole_unisrec.baselines import run_baseline
+from recbole_unisrec.config import Config
+from recbole_unisrec.data.dataloader import TARGETS_FIELD, PackedTrainDataLoader
+from recbole_unisrec.data.preparation import data_preparation
+from recbole_unisrec.registry import create_dataset, get_model
+
+
+def build(model: str, config_dict: dict):
+    config = Config(model=model, dataset="Tiny", config_dict=config_dict)
+    dataset = create_dataset(config)
+    train, valid, test = data_preparation(config, dataset)
+    torch.manual_seed(0)
+    return train, test, get_model(model)(config, train._dataset)
+
+
+def per_prefix_loss(net, train) -> torch.Tensor:
+    feat = train._dataset.inter_feat
+    return net.calculate_loss(Interaction({
+        "item_id_list": feat["item_id_list"], "item_length": feat["item_length"], "item_id": feat["item_id"]}))
+
+
+@pytest.mark.parametrize("model", ["SASRec", "FDSAText"])
+@pytest.mark.parametrize("max_length", [50, 4])
+def test_packed_loss_equals_per_prefix_loss(tiny_config, model, max_length) -> None:
+    """max_length 4 truncates the longer histories, so sliding-window rows (one target each) mix in."""
+    train, _, net = build(model, {**tiny_config, "packed_training": True, "MAX_ITEM_LIST_LENGTH": max_length,
+                                  "train_batch_size": 100_000})
+    net.eval()
+    assert isinstance(train, PackedTrainDataLoader)
+    (batch,) = list(train)
+    prefix_rows = len(train._dataset.inter_feat)
+    assert int((batch[TARGETS_FIELD] > 0).sum()) == prefix_rows
+    assert len(batch) == (48 if max_length == 50 else len(train.rows.lengths)) and len(batch) < prefix_rows
+    torch.testing.assert_close(net.calculate_loss(batch), per_prefix_loss(net, train), rtol=1e-5, atol=1e-6)
+
+
+def test_packed_gradients_equal_per_prefix_gradients(tiny_config) -> None:
+    train, _, net = build("SASRec", {**tiny_config, "packed_training": True, "train_batch_size": 100_000})
+    net.eval()
+    (batch,) = list(train)
+    net.calculate_loss(batch).backward()
+    packed = {name: p.grad.clone() for name, p in net.named_parameters()}
+    net.zero_grad()
+    per_prefix_loss(net, train).backward()
+    for name, p in net.named_parameters():
+        torch.testing.assert_close(packed[name], p.grad, rtol=1e-4, atol=1e-6, msg=name)
+
+
+def test_sasrec_is_recboles_outside_packed_batches(tiny_config) -> None:
+    train, test, net = build("SASRec", tiny_config)
+    assert isinstance(net, RecBoleSASRec) and not isinstance(train, PackedTrainDataLoader)
+    net.eval()
+    batch = next(iter(test))[0]
+    stock = RecBoleSASRec.forward(net, batch["item_id_list"], batch["item_length"])
+    assert torch.equal(net.forward(batch["item_id_list"], batch["item_length"]), stock)
+    assert net.all_position_outputs(batch["item_id_list"], batch["item_length"]).shape == (*batch["item_id_list"].shape, 16)
+    assert torch.equal(net.forward(batch["item_id_list"], batch["item_length"]), stock)  # back to one position
+
+
+def test_packed_training_runs_end_to_end(tiny_config) -> None:
+    result = run_baseline("SASRec", "Tiny", config_dict={**tiny_config, "packed_training": True, "epochs": 2})
+    assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
+
+
+def test_unsupported_model_or_loss_is_a_one_line_error(tiny_config) -> None:
+    with pytest.raises(ValueError, match="packed_training: GRU4Rec cannot train on packed rows"):
+        build("GRU4Rec", {**tiny_config, "packed_training": True})
+    with pytest.raises(ValueError, match="packed_training needs loss_type CE"):
+        build("SASRec", {**tiny_config, "packed_training": True, "loss_type": "BPR",
+                         "train_neg_sample_args": {"distribution": "uniform", "sample_num": 1}})

@@ -49,21 +49,22 @@ def checkpoint_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
-def load_pretrained(model: nn.Module, path: str | os.PathLike, text_encoder: str | None = None) -> dict[str, list[str]]:
+def load_pretrained(model: nn.Module, path: str | os.PathLike, text_encoder: str | None = None,
+                    text_pooling: str | None = None) -> dict[str, list[str]]:
     """Copy into ``model`` every parameter the checkpoint shares with it, domain tables excepted.
 
-    Returns the names ``loaded``, ``new`` (in the model only) and ``skipped`` (in the checkpoint
-    only, or domain-specific). A shape that differs is an error naming the parameter.
+    ``text_encoder`` / ``text_pooling``: this run's settings; one that differs from the
+    checkpoint's is an error (its adaptor was trained on other text vectors). Returns the names
+    ``loaded``, ``new`` (in the model only) and ``skipped`` (in the checkpoint only, or
+    domain-specific). A shape that differs is an error naming the parameter.
     """
     logger = getLogger()
     checkpoint = load_checkpoint(path, map_location="cpu")
     config = checkpoint_config(checkpoint)
-    source_encoder = config.get("text_encoder")
-    if text_encoder is not None and source_encoder is not None and source_encoder != text_encoder:
-        raise CheckpointError(
-            f"{path}: made with text encoder {source_encoder!r}, but this run uses {text_encoder!r}; "
-            f"set --text_encoder={source_encoder}"
-        )
+    for key, ours in (("text_encoder", text_encoder), ("text_pooling", text_pooling)):
+        theirs = config.get(key)
+        if ours is not None and theirs is not None and theirs != ours:
+            raise CheckpointError(f"{path}: made with {key} {theirs!r}, but this run uses {ours!r}; set --{key}={theirs}")
     source = checkpoint.get("state_dict")
     target = model.state_dict()
     loaded, skipped = [], []

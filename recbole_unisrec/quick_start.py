@@ -42,7 +42,7 @@ def run(
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
     net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
     if pretrained:
-        load_pretrained(net, pretrained, text_encoder=config["text_encoder"])
+        load_pretrained(net, pretrained, text_encoder=config["text_encoder"], text_pooling=config["text_pooling"])
         if freeze:
             freeze_for_finetuning(net)
     trainable, total = count_parameters(net)

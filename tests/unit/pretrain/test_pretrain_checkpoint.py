@@ -56,6 +56,16 @@ def test_pretrained_weights_transfer_to_a_finetuning_model(trained, corpus_root)
     assert torch.equal(model.moe_adaptor.w_gate, trainer.model.moe_adaptor.w_gate)
 
 
+def test_fine_tuning_refuses_other_text_vectors(trained) -> None:
+    """An adaptor trained on mean-pooled MiniLM vectors must not be loaded over CLS vectors."""
+    trainer, _, _ = trained
+    model = torch.nn.Linear(1, 1)
+    with pytest.raises(CheckpointError, match=r"made with text_pooling 'mean', but this run uses 'cls'; set --text_pooling=mean"):
+        load_pretrained(model, trainer.saved_model_file, text_encoder="default", text_pooling="cls")
+    with pytest.raises(CheckpointError, match=r"made with text_encoder 'default', but this run uses 'bert-base-uncased'"):
+        load_pretrained(model, trainer.saved_model_file, text_encoder="bert-base-uncased", text_pooling="mean")
+
+
 def test_generator_states_round_trip(trained) -> None:
     trainer, _, _ = trained
     states = trainer._rng_states()

@@ -5,7 +5,7 @@
 
 For each path it builds the model and loaders exactly as ``quick_start.run`` does, runs one
 warm-up step, then times training steps through RecBole's ``Trainer`` loss/backward/step.
-The fast path is timed over a whole epoch; the stock paths (one step costs seconds) over
+The fast paths (UniSRec packed, SASRec packed) are timed over a whole epoch; the stock paths over
 ``--stock-steps`` steps, extrapolated to an epoch. Reported per path: seconds per epoch,
 training examples (prefix rows) per second, and peak resident memory above the process's
 baseline while that path ran. Ratios are against RecBole's SASRec (hidden 300, stock loader).

@@ -111,12 +111,16 @@ PACKED_TRAINING_MODELS = frozenset({"UniSRec", "SASRec", "FDSAText"})
 
 
 def check_packed_training(config) -> None:
-    """Raise a one-line error where ``config['model']`` cannot train on packed rows."""
+    """Raise a one-line error where ``config`` cannot train on packed rows (another model, or a
+    loss that needs sampled negatives, which packed rows do not carry)."""
     if config["model"] not in PACKED_TRAINING_MODELS:
         raise ValueError(
             f"packed_training: {config['model']} cannot train on packed rows "
             f"(supported: {', '.join(sorted(PACKED_TRAINING_MODELS))}); drop --packed_training for it"
         )
+    if config["loss_type"] != "CE":
+        raise ValueError(f"packed_training needs loss_type CE (got {config['loss_type']!r}): "
+                         "packed rows have no sampled negatives")
 
 
 class PackedTrainDataLoader(LengthBucketedBatches, AbstractDataLoader):

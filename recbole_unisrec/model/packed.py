@@ -29,11 +29,6 @@ class AllPositionsMixin:
 
     _keep_all_positions = False
 
-    def check_packed_loss_type(self, config) -> None:
-        if config["packed_training"] and config["loss_type"] != "CE":
-            raise ValueError(f"packed_training needs loss_type CE (got {config['loss_type']!r}): "
-                             "packed rows have no sampled negatives")
-
     def gather_indexes(self, output: torch.Tensor, gather_index: torch.Tensor) -> torch.Tensor:
         if self._keep_all_positions:
             return output
@@ -59,7 +54,3 @@ class AllPositionsMixin:
 
 class SASRec(AllPositionsMixin, RecBoleSASRec):
     """RecBole's SASRec, unchanged, that also trains on packed rows (``packed_training: True``)."""
-
-    def __init__(self, config, dataset):
-        super().__init__(config, dataset)
-        self.check_packed_loss_type(config)

@@ -118,7 +118,6 @@ class FDSAText(AllPositionsMixin, FDSA):
         self.dropout = nn.Dropout(self.hidden_dropout_prob)
         self.concat_layer = nn.Linear(self.hidden_size * 2, self.hidden_size)
         self.loss_fct = _recommendation_loss(self.loss_type)
-        self.check_packed_loss_type(config)
         self.apply(self._init_weights)
 
     def feature_embedding(self, item_seq: torch.Tensor) -> torch.Tensor:

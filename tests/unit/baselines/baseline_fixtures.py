@@ -7,7 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from recbole_unisrec.config import Config
 from recbole_unisrec.data.convert.common import SequenceData, write_dataset
+from recbole_unisrec.data.preparation import data_preparation
+from recbole_unisrec.registry import create_dataset, get_model
 
 COLOURS = ["red", "green", "blue", "yellow", "black", "white", "purple", "orange", "grey", "pink", "brown", "silver"]
 THINGS = ["apple", "hammer", "novel", "shoe", "lamp", "kettle"]
@@ -46,3 +49,11 @@ def tiny_root(tmp_path_factory) -> Path:
 @pytest.fixture
 def tiny_config(tiny_root, tmp_path) -> dict:
     return {**TINY, "data_path": str(tiny_root), "checkpoint_dir": str(tmp_path / "saved")}
+
+
+def build(model: str, config_dict: dict):
+    """``(config, train, test, model)`` for ``model`` on the Tiny data set, as ``quick_start.run`` builds them."""
+    config = Config(model=model, dataset="Tiny", config_dict=config_dict)
+    dataset = create_dataset(config)
+    train, _, test = data_preparation(config, dataset)
+    return config, train, test, get_model(model)(config, train._dataset)

@@ -4,19 +4,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baseline_fixtures import tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
+from baseline_fixtures import build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
 from recbole_unisrec.baselines import run_baseline
-from recbole_unisrec.config import Config
 from recbole_unisrec.data.dataloader import LengthBucketTrainDataLoader
-from recbole_unisrec.data.preparation import data_preparation
-from recbole_unisrec.registry import create_dataset, get_model
-
-
-def build(model: str, config_dict: dict):
-    config = Config(model=model, dataset="Tiny", config_dict=config_dict)
-    dataset = create_dataset(config)
-    train, valid, test = data_preparation(config, dataset)
-    return config, train, test, get_model(model)(config, train._dataset)
 
 
 @pytest.mark.parametrize("model", ["SASRec", "GRU4Rec", "NARM", "FDSAText"])

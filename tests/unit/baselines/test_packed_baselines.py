@@ -6,20 +6,9 @@ import torch
 from recbole.data.interaction import Interaction
 from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
 
-from baseline_fixtures import tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
+from baseline_fixtures import build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
 from recbole_unisrec.baselines import run_baseline
-from recbole_unisrec.config import Config
 from recbole_unisrec.data.dataloader import TARGETS_FIELD, PackedTrainDataLoader
-from recbole_unisrec.data.preparation import data_preparation
-from recbole_unisrec.registry import create_dataset, get_model
-
-
-def build(model: str, config_dict: dict):
-    config = Config(model=model, dataset="Tiny", config_dict=config_dict)
-    dataset = create_dataset(config)
-    train, valid, test = data_preparation(config, dataset)
-    torch.manual_seed(0)
-    return train, test, get_model(model)(config, train._dataset)
 
 
 def per_prefix_loss(net, train) -> torch.Tensor:
@@ -32,7 +21,7 @@ def per_prefix_loss(net, train) -> torch.Tensor:
 @pytest.mark.parametrize("max_length", [50, 4])
 def test_packed_loss_equals_per_prefix_loss(tiny_config, model, max_length) -> None:
     """max_length 4 truncates the longer histories, so sliding-window rows (one target each) mix in."""
-    train, _, net = build(model, {**tiny_config, "packed_training": True, "MAX_ITEM_LIST_LENGTH": max_length,
+    _, train, _, net = build(model, {**tiny_config, "packed_training": True, "MAX_ITEM_LIST_LENGTH": max_length,
                                   "train_batch_size": 100_000})
     net.eval()
     assert isinstance(train, PackedTrainDataLoader)
@@ -44,7 +33,7 @@ def test_packed_loss_equals_per_prefix_loss(tiny_config, model, max_length) -> N
 
 
 def test_packed_gradients_equal_per_prefix_gradients(tiny_config) -> None:
-    train, _, net = build("SASRec", {**tiny_config, "packed_training": True, "train_batch_size": 100_000})
+    _, train, _, net = build("SASRec", {**tiny_config, "packed_training": True, "train_batch_size": 100_000})
     net.eval()
     (batch,) = list(train)
     net.calculate_loss(batch).backward()
@@ -56,7 +45,7 @@ def test_packed_gradients_equal_per_prefix_gradients(tiny_config) -> None:
 
 
 def test_sasrec_is_recboles_outside_packed_batches(tiny_config) -> None:
-    train, test, net = build("SASRec", tiny_config)
+    _, train, test, net = build("SASRec", tiny_config)
     assert isinstance(net, RecBoleSASRec) and not isinstance(train, PackedTrainDataLoader)
     net.eval()
     batch = next(iter(test))[0]

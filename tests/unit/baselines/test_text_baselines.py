@@ -4,22 +4,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baseline_fixtures import tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
+from baseline_fixtures import build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
 from recbole_unisrec.baselines import run_baseline
 from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
-from recbole_unisrec.config import Config
-from recbole_unisrec.data.preparation import data_preparation
 from recbole_unisrec.model.text_baselines import FDSAText, S3RecText, UserSequenceDataLoader
-from recbole_unisrec.registry import TEXT_MODELS, create_dataset, get_model
+from recbole_unisrec.registry import TEXT_MODELS, get_model
 
 METRICS = {"recall@10", "recall@50", "ndcg@10", "ndcg@50"}
-
-
-def build(model: str, config_dict: dict):
-    config = Config(model=model, dataset="Tiny", config_dict=config_dict)
-    dataset = create_dataset(config)
-    train, valid, test = data_preparation(config, dataset)
-    return config, train, get_model(model)(config, train._dataset)
 
 
 def test_registered_by_name_as_text_models() -> None:
@@ -35,7 +26,7 @@ def test_fdsa_text_trains_and_evaluates(tiny_config) -> None:
 
 
 def test_fdsa_text_feature_side_is_the_text_vectors(tiny_config) -> None:
-    _, train, model = build("FDSAText", tiny_config)
+    _, train, _, model = build("FDSAText", tiny_config)
     dataset = train._dataset
     assert model.text_adapter.in_features == dataset.plm_size and model.text_adapter.out_features == 16
     assert torch.equal(model.text_vectors, dataset.plm_embedding.weight)
@@ -63,7 +54,7 @@ def test_s3rec_text_runs_both_stages(tiny_config) -> None:
 
 
 def test_s3rec_text_attributes_are_the_text_vectors(tiny_config) -> None:
-    config, train, model = build("S3RecText", {**tiny_config, "train_stage": "pretrain"})
+    config, train, _, model = build("S3RecText", {**tiny_config, "train_stage": "pretrain"})
     dataset = train._dataset
     assert model.feature_adapter.in_features == dataset.plm_size
     assert torch.equal(model.text_vectors, dataset.plm_embedding.weight[1:])  # attribute a = item a + 1
@@ -76,10 +67,10 @@ def test_s3rec_text_attributes_are_the_text_vectors(tiny_config) -> None:
 
 
 def test_s3rec_text_finetune_freezes_pretraining_heads(tiny_config, tmp_path) -> None:
-    config, train, model = build("S3RecText", {**tiny_config, "train_stage": "pretrain"})
+    config, train, _, model = build("S3RecText", {**tiny_config, "train_stage": "pretrain"})
     path = tmp_path / "s3.pth"
     torch.save({"state_dict": model.state_dict(), "config": {"model": "S3RecText"}}, path)
-    _, _, tuned = build("S3RecText", {**tiny_config, "train_stage": "finetune", "pre_model_path": str(path)})
+    _, _, _, tuned = build("S3RecText", {**tiny_config, "train_stage": "finetune", "pre_model_path": str(path)})
     assert all(torch.equal(tuned.state_dict()[k], v) for k, v in model.state_dict().items())
     frozen = {name for name, p in tuned.named_parameters() if not p.requires_grad}
     assert frozen == {name for name, _ in tuned.named_parameters() if name.startswith(S3RecText.PRETRAIN_ONLY)}
@@ -106,7 +97,7 @@ def test_one_hot_bce_equals_bce_with_logits() -> None:
 
 def test_user_sequence_loader_has_each_users_training_sequence(tiny_config, tiny_root) -> None:
     """One row per user: all of the user's items but the validation and test targets."""
-    config, train, _ = build("S3RecText", {**tiny_config, "train_stage": "pretrain"})
+    config, train, _, _ = build("S3RecText", {**tiny_config, "train_stage": "pretrain"})
     dataset = train._dataset
     loader = UserSequenceDataLoader(config, dataset, shuffle=False)
     rows = [row for batch in loader for row in zip(batch["item_id_list"].tolist(), batch["item_length"].tolist())]

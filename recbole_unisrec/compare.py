@@ -10,7 +10,9 @@ A model is named ``NAME[@CHECKPOINT][:STAGE]``:
 
 Tables (written whole after every finished run, so a long comparison keeps what it finished):
 ``<out>.md`` (Markdown, mean ± sample standard deviation over seeds), ``<out>.csv`` (the same
-numbers, mean and std in separate columns) and ``<out>.runs.csv`` (one row per run).
+numbers, mean and std in separate columns) and ``<out>.runs.csv`` (one row per run, with the
+device it trained on). Training time is summarised per device: seeds of one row may come from
+different machines (added with ``--resume``), and a CPU's seconds and a GPU's do not average.
 """
 from __future__ import annotations
 
@@ -31,8 +33,11 @@ METRICS = ("recall@10", "ndcg@10", "recall@50", "ndcg@50")
 METRIC_TITLES = {"recall@10": "Recall@10", "ndcg@10": "NDCG@10", "recall@50": "Recall@50", "ndcg@50": "NDCG@50"}
 MD_COLUMNS = ("Model", "Seeds", *METRIC_TITLES.values(), "Training time (s)", "Trainable parameters")
 CSV_COLUMNS = ("model", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
-               "train_seconds_mean", "train_seconds_std", "trainable_parameters")
-RUN_COLUMNS = ("model", "seed", *METRICS, "train_seconds", "trainable_parameters", "best_valid_score", "checkpoint")
+               "train_seconds_mean", "train_seconds_std", "trainable_parameters", "devices")
+RUN_COLUMNS = ("model", "seed", *METRICS, "train_seconds", "trainable_parameters", "best_valid_score", "checkpoint",
+               "device")
+"""Runs files written before the ``device`` column (all from the CPU machine of docs/results.md) read as
+device ``""``."""
 
 STAGES = {"UniSRec": ("inductive_ft", "transductive_ft"), "S3RecText": ("finetune",)}
 """Stages a spec may name (``S3RecText`` without a stage runs pre-training and fine-tuning)."""
@@ -144,7 +149,10 @@ def summarise(label: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     for metric in METRICS:
         values = [r["test_result"][metric] for r in runs if metric in r["test_result"]]
         row[metric] = _mean_std(values) if len(values) == len(runs) else None
-    row["train_seconds"] = _mean_std([r["train_seconds"] for r in runs])
+    seconds_by_device: dict[str, list[float]] = {}
+    for r in runs:
+        seconds_by_device.setdefault(r.get("device") or "", []).append(r["train_seconds"])
+    row["train_seconds"] = seconds_by_device
     counts = sorted({int(r["trainable_parameters"]) for r in runs})
     row["trainable_parameters"] = counts[0] if len(counts) == 1 else counts
     return row
@@ -157,6 +165,14 @@ def _fmt(pair: tuple[float, float | None] | None, digits: int) -> str:
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def _fmt_seconds(by_device: dict[str, list[float]]) -> str:
+    """Mean ± std of the training time; per device (named) where the runs used several."""
+    if len(by_device) == 1:
+        return _fmt(_mean_std(next(iter(by_device.values()))), 1)
+    return "; ".join(f"{_fmt(_mean_std(seconds), 1)} on {device or 'unrecorded device'}"
+                     for device, seconds in by_device.items())
+
+
 def _fmt_params(value) -> str:
     return f"{value:,}" if isinstance(value, int) else " / ".join(f"{v:,}" for v in value)
 
@@ -167,7 +183,7 @@ def markdown_table(rows: list[dict[str, Any]], caption: str = "") -> str:
     lines.append("|---|" + "---:|" * (len(MD_COLUMNS) - 1))
     for row in rows:
         cells = [row["model"], str(len(row["seeds"])), *(_fmt(row[m], 4) for m in METRICS),
-                 _fmt(row["train_seconds"], 1), _fmt_params(row["trainable_parameters"])]
+                 _fmt_seconds(row["train_seconds"]), _fmt_params(row["trainable_parameters"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -192,16 +208,18 @@ def summary_csv(rows: list[dict[str, Any]]) -> str:
         for metric in METRICS:
             mean, std = row[metric] if row[metric] is not None else (None, None)
             record += [_num(mean), _num(std)]
-        mean, std = row["train_seconds"]
+        by_device = row["train_seconds"]
+        mean, std = _mean_std(next(iter(by_device.values()))) if len(by_device) == 1 else (None, None)
         params = row["trainable_parameters"]
-        record += [_num(mean), _num(std), params if isinstance(params, int) else " ".join(map(str, params))]
+        record += [_num(mean), _num(std), params if isinstance(params, int) else " ".join(map(str, params)),
+                   " / ".join(by_device)]
         records.append(record)
     return _csv_text(CSV_COLUMNS, records)
 
 
 def runs_csv(results: list[tuple[str, dict[str, Any]]]) -> str:
     records = [[label, r["seed"], *(_num(r["test_result"].get(m)) for m in METRICS), _num(r["train_seconds"]),
-                r["trainable_parameters"], _num(r["best_valid_score"]), r.get("checkpoint") or ""]
+                r["trainable_parameters"], _num(r["best_valid_score"]), r.get("checkpoint") or "", r.get("device") or ""]
                for label, r in results]
     return _csv_text(RUN_COLUMNS, records)
 
@@ -211,7 +229,7 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     path = Path(path)
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) != RUN_COLUMNS:
+        if tuple(reader.fieldnames or ()) not in (RUN_COLUMNS, RUN_COLUMNS[:-1]):
             raise ValueError(f"{path}: not a run_compare runs file (expected columns {', '.join(RUN_COLUMNS)})")
         results = []
         for line, row in enumerate(reader, start=2):
@@ -223,6 +241,7 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
                     "trainable_parameters": int(row["trainable_parameters"]),
                     "best_valid_score": float(row["best_valid_score"]) if row["best_valid_score"] else None,
                     "checkpoint": row["checkpoint"] or None,
+                    "device": row.get("device") or "",
                 }))
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{path}, line {line}: {error}") from None

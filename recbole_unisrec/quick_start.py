@@ -6,6 +6,7 @@ import time
 from logging import getLogger
 from typing import Any
 
+import torch
 import yaml
 from recbole.utils import get_local_time, init_logger, init_seed
 
@@ -74,7 +75,13 @@ def run(
         "train_seconds": train_seconds,
         "trainable_parameters": trainable,
         "checkpoint": trainer.saved_model_file if saved else None,
+        "device": device_name(config["device"]),
     }
+
+
+def device_name(device: torch.device) -> str:
+    """``"cpu"`` or the card's name (``"NVIDIA H200"``), as the results tables record it."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
 def unique_checkpoint_path(config) -> str:

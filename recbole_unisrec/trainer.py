@@ -202,6 +202,7 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
             self._check_nan(loss)
             scaler.scale(loss).backward()
             if self.clip_grad_norm:
+                scaler.unscale_(self.optimizer)  # clip the true gradients, not the float16-scaled ones
                 nn.utils.clip_grad_norm_(self.model.parameters(), **self.clip_grad_norm)
             scaler.step(self.optimizer)
             scaler.update()

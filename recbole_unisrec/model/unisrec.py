@@ -88,8 +88,15 @@ class UniSRec(SequentialRecommender):
 
     def _logits(self, interaction) -> torch.Tensor:
         table = self.item_table()
-        seq_output = F.normalize(self.sequence_output(interaction, table), dim=-1)
-        return seq_output @ F.normalize(table, dim=-1).T / self.temperature
+        return self.item_scores(self.sequence_output(interaction, table), table)
+
+    def item_scores(self, outputs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity / ``temperature`` of each output with every item; the padding item
+        (column 0) is never a candidate (-inf). Its vector is zero from scratch, and letting it
+        into the softmax sends a 1e12 gradient through its normalisation (NaN under float16 AMP,
+        so every step would be skipped)."""
+        logits = F.normalize(outputs, dim=-1) @ F.normalize(table, dim=-1).T / self.temperature
+        return logits.index_fill(-1, torch.zeros(1, dtype=torch.long, device=logits.device), float("-inf"))
 
     def calculate_loss(self, interaction) -> torch.Tensor:
         if self.train_stage == "pretrain":
@@ -105,9 +112,7 @@ class UniSRec(SequentialRecommender):
         targets = interaction[TARGETS_FIELD]
         hidden = self.encode_positions(table[interaction[self.ITEM_SEQ]])
         has_target = targets > 0
-        outputs = F.normalize(hidden[has_target], dim=-1)
-        logits = outputs @ F.normalize(table, dim=-1).T / self.temperature
-        return F.cross_entropy(logits, targets[has_target])
+        return F.cross_entropy(self.item_scores(hidden[has_target], table), targets[has_target])
 
     def full_sort_predict(self, interaction) -> torch.Tensor:
         return self._logits(interaction)

@@ -20,6 +20,7 @@ TINY = {
     "hidden_size": 16, "embedding_size": 16, "inner_size": 16, "n_layers": 1, "n_heads": 2, "epochs": 1,
     "train_batch_size": 32, "eval_batch_size": 256, "show_progress": False, "seed": 7,
     "hidden_dropout_prob": 0.0, "attn_dropout_prob": 0.0, "state": "WARNING",
+    "use_gpu": False,  # unit tests run on CPU on any machine
 }
 
 

@@ -147,3 +147,25 @@ def test_bad_input_before_any_run(tmp_path) -> None:
         compare(["SASRec", "SASrec"], "Tiny", [1], tmp_path / "x", runner=runner)
     with pytest.raises(ValueError, match="'BPR' is not a sequential model"):
         compare(["BPR"], "Tiny", [1], tmp_path / "x", runner=runner)
+
+
+def test_training_time_is_summarised_per_device(tmp_path) -> None:
+    """Seeds added later on another machine keep their own time; old runs files still read."""
+    def runner(spec, dataset, seed, **kwargs):
+        return {**fake_result(spec, seed), "device": "cpu" if seed == 1 else "NVIDIA H200"}
+
+    md, summary, runs = compare(["SASRec"], "Tiny", [1, 2, 3], tmp_path / "out", runner=runner)
+    row = [cell.strip() for cell in [l for l in md.read_text().splitlines() if l.startswith("| SASRec")][0].strip("|").split("|")]
+    assert row[6] == f"11.0 on cpu; 12.5 ± {statistics.stdev([12.0, 13.0]):.1f} on NVIDIA H200"
+    record = list(csv.DictReader(summary.open()))[0]
+    assert (record["train_seconds_mean"], record["devices"]) == ("", "cpu / NVIDIA H200")
+    assert [r["device"] for r in csv.DictReader(runs.open())] == ["cpu", "NVIDIA H200", "NVIDIA H200"]
+
+    old = tmp_path / "old.runs.csv"
+    lines = runs.read_text().splitlines()
+    old.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines[:2]) + "\n")  # no device column
+    calls = []
+    compare(["SASRec"], "Tiny", [1, 2], tmp_path / "old", resume=True,
+            runner=lambda spec, d, seed, **k: calls.append(seed) or runner(spec, d, seed))
+    assert calls == [2]
+    assert "11.0 on unrecorded device; 12.0 on NVIDIA H200" in (tmp_path / "old.md").read_text()

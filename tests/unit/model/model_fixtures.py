@@ -23,6 +23,7 @@ TINY_CONFIG = {
     "train_batch_size": 64, "eval_batch_size": 64, "show_progress": False, "seed": 7,
     "hidden_dropout_prob": 0.0, "attn_dropout_prob": 0.0, "adaptor_dropout_prob": 0.0,
     "MAX_ITEM_LIST_LENGTH": 6, "topk": [5, 10],
+    "use_gpu": False,  # unit tests run on CPU on any machine; test_cuda.py opts in
 }
 
 

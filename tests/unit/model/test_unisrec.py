@@ -115,3 +115,15 @@ def test_bad_inputs_are_one_line_errors(tiny_root, tmp_path) -> None:
         load_checkpoint(not_a_checkpoint)
     with pytest.raises(ValueError, match=r"adaptor_layers \[100, 32\] does not fit.*384-d"):
         build(tiny_root, adaptor_layers=[100, 32])
+
+
+def test_padding_item_is_never_a_candidate_and_gets_no_gradient(tiny_root) -> None:
+    """From scratch the padding row of the inductive item table is exactly zero; in the softmax,
+    its normalisation sent a ~1e12 gradient into the adaptor's biases (NaN under float16)."""
+    *_, train, _, test, model = build(tiny_root, train_stage="inductive_ft")
+    assert torch.count_nonzero(model.item_table()[0]) == 0
+    model.calculate_loss(next(iter(train))).backward()
+    biases = torch.stack([expert.bias.grad for expert in model.moe_adaptor.experts])
+    assert torch.isfinite(biases).all() and biases.abs().max() < 10
+    scores = model.full_sort_predict(next(iter(test))[0])
+    assert torch.isneginf(scores[:, 0]).all() and torch.isfinite(scores[:, 1:]).all()

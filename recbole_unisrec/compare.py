@@ -248,13 +248,18 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     return results
 
 
-def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], caption: str = "") -> list[Path]:
-    """``<out>.md``, ``<out>.csv`` and ``<out>.runs.csv`` from ``(label, result)`` pairs, each written atomically."""
+def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], caption: str = "",
+                 other_runs: list[tuple[str, dict[str, Any]]] = ()) -> list[Path]:
+    """``<out>.md``, ``<out>.csv`` and ``<out>.runs.csv`` from ``(label, result)`` pairs, each written atomically.
+
+    ``other_runs`` (finished runs this comparison does not summarise, or not yet) are kept in the
+    runs file after ``results``: a runs file never loses a finished run."""
     out = Path(out)
     labels = list(dict.fromkeys(label for label, _ in results))
     rows = [summarise(label, [r for l, r in results if l == label]) for label in labels]
     paths = [out.with_name(out.name + suffix) for suffix in (".md", ".csv", ".runs.csv")]
-    for path, text in zip(paths, (markdown_table(rows, caption), summary_csv(rows), runs_csv(results))):
+    texts = (markdown_table(rows, caption), summary_csv(rows), runs_csv([*results, *other_runs]))
+    for path, text in zip(paths, texts):
         with atomic_write(path) as handle:
             handle.write(text)
     return paths
@@ -276,7 +281,9 @@ def compare(
     """Run every model with every seed (model by model), rewriting the tables after each run.
 
     ``resume`` keeps the runs already in ``<out>.runs.csv`` (same model label and seed) instead of
-    repeating them, so an interrupted comparison, or one extended by more seeds, continues."""
+    repeating them, so an interrupted comparison, or one extended by more seeds, continues. Runs
+    of that file which this comparison does not name stay in it (the tables summarise only the
+    named models and seeds)."""
     parsed = [parse_spec(text) for text in specs]
     labels = [spec.label for spec in parsed]
     if len(set(labels)) != len(labels):
@@ -295,16 +302,22 @@ def compare(
     results: list[tuple[str, dict[str, Any]]] = []
     paths: list[Path] = []
     logger = getLogger()
+
+    def write() -> list[Path]:
+        done = {(label, result["seed"]) for label, result in results}
+        others = [(key[0], result) for key, result in kept.items() if key not in done]
+        return write_tables(out, results, caption, others)
+
     for spec in parsed:
         for seed in seeds:
             if (spec.label, seed) in kept:
                 logger.info(f"run_compare: {spec.label}, seed {seed}: kept from {runs_file}")
                 results.append((spec.label, kept[(spec.label, seed)]))
-                paths = write_tables(out, results, caption)
+                paths = write()
                 continue
             logger.info(f"run_compare: {spec.label}, seed {seed}")
             result = runner(spec, dataset, seed, epochs=epochs, config_file_list=config_file_list,
                             overrides=overrides, freeze=freeze)
             results.append((spec.label, result))
-            paths = write_tables(out, results, caption)
+            paths = write()
     return paths

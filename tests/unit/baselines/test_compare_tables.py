@@ -169,3 +169,26 @@ def test_training_time_is_summarised_per_device(tmp_path) -> None:
             runner=lambda spec, d, seed, **k: calls.append(seed) or runner(spec, d, seed))
     assert calls == [2]
     assert "11.0 on unrecorded device; 12.0 on NVIDIA H200" in (tmp_path / "old.md").read_text()
+
+
+def test_resume_never_drops_a_finished_run_from_the_runs_file(tmp_path) -> None:
+    run = lambda spec, d, seed, **k: fake_result(spec, seed)  # noqa: E731
+    compare(["SASRec", "UniSRec:inductive_ft"], "Tiny", [1, 2], tmp_path / "out", runner=run)
+    before = sorted((tmp_path / "out.runs.csv").read_text().splitlines())
+
+    def killed_on_a_new_seed(spec, dataset, seed, **kwargs):
+        if seed == 3:
+            on_disk = [(r["model"], r["seed"]) for r in csv.DictReader(open(tmp_path / "out.runs.csv"))]
+            assert sorted(on_disk) == sorted([("UniSRec:inductive_ft", "1"), ("UniSRec:inductive_ft", "2"),
+                                              ("SASRec", "1"), ("SASRec", "2")])
+            raise RuntimeError("killed")
+        return fake_result(spec, seed)
+
+    with pytest.raises(RuntimeError):  # the UniSRec rows come first now: SASRec's must stay on disk
+        compare(["UniSRec:inductive_ft", "SASRec"], "Tiny", [1, 2, 3], tmp_path / "out", runner=killed_on_a_new_seed, resume=True)
+    assert sorted((tmp_path / "out.runs.csv").read_text().splitlines()) == before
+
+    compare(["SASRec"], "Tiny", [1], tmp_path / "out", runner=run, resume=True)  # fewer seeds and models
+    assert sorted((tmp_path / "out.runs.csv").read_text().splitlines()) == before
+    assert [line for line in (tmp_path / "out.md").read_text().splitlines() if line.startswith("| SASRec")] == [
+        "| SASRec | 1 | 0.1010 | 0.0500 | 0.3000 | 0.1000 | 11.0 | 1,234,567 |"]

@@ -152,7 +152,8 @@ def summarise(label: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     seconds_by_device: dict[str, list[float]] = {}
     for r in runs:
         seconds_by_device.setdefault(r.get("device") or "", []).append(r["train_seconds"])
-    row["train_seconds"] = seconds_by_device
+    row["seconds_by_device"] = {device: _mean_std(seconds) for device, seconds in seconds_by_device.items()}
+    row["train_seconds"] = next(iter(row["seconds_by_device"].values())) if len(seconds_by_device) == 1 else None
     counts = sorted({int(r["trainable_parameters"]) for r in runs})
     row["trainable_parameters"] = counts[0] if len(counts) == 1 else counts
     return row
@@ -165,12 +166,11 @@ def _fmt(pair: tuple[float, float | None] | None, digits: int) -> str:
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _fmt_seconds(by_device: dict[str, list[float]]) -> str:
+def _fmt_seconds(row: dict[str, Any]) -> str:
     """Mean ± std of the training time; per device (named) where the runs used several."""
-    if len(by_device) == 1:
-        return _fmt(_mean_std(next(iter(by_device.values()))), 1)
-    return "; ".join(f"{_fmt(_mean_std(seconds), 1)} on {device or 'unrecorded device'}"
-                     for device, seconds in by_device.items())
+    if row["train_seconds"] is not None:
+        return _fmt(row["train_seconds"], 1)
+    return "; ".join(f"{_fmt(pair, 1)} on {device or 'unrecorded device'}" for device, pair in row["seconds_by_device"].items())
 
 
 def _fmt_params(value) -> str:
@@ -183,7 +183,7 @@ def markdown_table(rows: list[dict[str, Any]], caption: str = "") -> str:
     lines.append("|---|" + "---:|" * (len(MD_COLUMNS) - 1))
     for row in rows:
         cells = [row["model"], str(len(row["seeds"])), *(_fmt(row[m], 4) for m in METRICS),
-                 _fmt_seconds(row["train_seconds"]), _fmt_params(row["trainable_parameters"])]
+                 _fmt_seconds(row), _fmt_params(row["trainable_parameters"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -208,11 +208,10 @@ def summary_csv(rows: list[dict[str, Any]]) -> str:
         for metric in METRICS:
             mean, std = row[metric] if row[metric] is not None else (None, None)
             record += [_num(mean), _num(std)]
-        by_device = row["train_seconds"]
-        mean, std = _mean_std(next(iter(by_device.values()))) if len(by_device) == 1 else (None, None)
+        mean, std = row["train_seconds"] or (None, None)
         params = row["trainable_parameters"]
         record += [_num(mean), _num(std), params if isinstance(params, int) else " ".join(map(str, params)),
-                   " / ".join(by_device)]
+                   " / ".join(row["seconds_by_device"])]
         records.append(record)
     return _csv_text(CSV_COLUMNS, records)
 

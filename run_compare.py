@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> list:
     parser.add_argument("--epochs", type=int, default=None, help="maximum training epochs of every run")
     parser.add_argument("--out", default=None, help="output path without suffix (default: results/<dataset>-compare)")
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True,
-                        help="UniSRec@CKPT: train only the adaptor (and ID embedding); --no-freeze trains everything")
+                        help="UniSRec@CKPT: keep the Transformer and position embedding frozen; --no-freeze trains everything")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in OUT.runs.csv (same model and seed) and run only the rest")
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files for every model")

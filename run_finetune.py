@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under data_path)")
     parser.add_argument("-p", "--pretrained", default=None, help="pre-trained checkpoint to start from")
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True,
-                        help="with -p, train only the adaptor (and ID embedding); --no-freeze trains everything")
+                        help="with -p, keep the Transformer and position embedding frozen; --no-freeze trains everything")
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files")
     args, overrides = parser.parse_known_args(argv)
     config_files = [str(PROPS / "finetune.yaml"), *(args.config_files or [])]

@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> list:
     parser.add_argument("--out", default=None, help="output path without suffix (default: results/hyper-<model>-<dataset>)")
     parser.add_argument("-p", "--pretrained", default=None, help="UniSRec: pre-trained checkpoint to fine-tune")
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True,
-                        help="with -p, train only the adaptor (and ID embedding); --no-freeze trains everything")
+                        help="with -p, keep the Transformer and position embedding frozen; --no-freeze trains everything")
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files")
     args, overrides = parser.parse_known_args(argv)
     command = "python run_hyper.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))

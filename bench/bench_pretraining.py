@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 python bench/bench_pretraining.py                 # default corpus BTGYMS
     python bench/bench_pretraining.py --steps 20 --stock-steps 3 --corpus BTGYMS
+    python bench/bench_pretraining.py --stock-steps 0 --variants occurrence:0,item:0,occurrence:1,occurrence:3
 
 1. Loading: wall seconds and peak resident memory (above the process's level at start) of
    building the corpus's RecBole dataset, its text vectors (read memory-mapped from the cache)
@@ -14,6 +15,9 @@
      Python, the adaptor applied to every item slot, the same model and the same two losses.
    Reported: seconds per step, sequences per second, seconds per epoch (extrapolated), peak
    memory of the steps, and the ratio.
+3. ``--variants``: the project's path under other pre-training settings, each
+   ``adaptor:targets_per_row`` (``adaptor_per_occurrence`` True = ``occurrence``, False = ``item``;
+   ``pretrain_targets_per_row``), with the distinct users a step sees.
 """
 from __future__ import annotations
 
@@ -69,7 +73,7 @@ def stock_loss(model: UniSRec, batch, plm: torch.Tensor, word_dropped: torch.Ten
     views = model.forward(model.moe_adaptor(aug_vectors), aug_lengths)
     next_items = model.moe_adaptor(plm[next_ids])
     seq_item, seq_seq = _contrastive_terms(F.normalize(sequences, dim=-1), F.normalize(next_items, dim=-1),
-                                           F.normalize(views, dim=-1), next_ids, model.temperature)
+                                           F.normalize(views, dim=-1), next_ids, batch[model.USER_ID], model.temperature)
     return seq_item + model.lam * seq_seq
 
 
@@ -93,7 +97,8 @@ def main() -> None:
     parser.add_argument("--corpus", default="BTGYMS", help="a built pre-training corpus under dataset/")
     parser.add_argument("--steps", type=int, default=20, help="timed steps of the project's path")
     parser.add_argument("--stock-steps", type=int, default=3, help="timed steps of the stock path")
-    parser.add_argument("--batch-size", type=int, default=2048)
+    parser.add_argument("--batch-size", type=int, default=8192)
+    parser.add_argument("--variants", default="", help="comma-separated adaptor:targets_per_row, e.g. item:0,occurrence:2")
     args = parser.parse_args()
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
@@ -124,6 +129,10 @@ def main() -> None:
 
     fast = time_steps(step_on(model.calculate_loss), loader, args.steps,
                       lambda batch: int((batch[TARGETS_FIELD] > 0).sum()))
+    if args.variants:
+        time_variants(args.variants, config, train_set, model, step_on, args.steps, sequences_per_epoch)
+    if not args.stock_steps:
+        return
     stock_loader = TrainDataLoader(config, train_set, None, shuffle=True)
     augmentation = StockAugmentation(config["item_drop_ratio"], config["item_drop_coefficient"], config["seed"])
     plm, word_dropped = train_set.plm_embedding.weight.detach(), train_set.word_drop_embedding.weight.detach()
@@ -136,6 +145,27 @@ def main() -> None:
         rate = per_step / seconds
         print(f"{name:52s} {seconds:7.2f} {per_step:9d} {rate:7.0f} {sequences_per_epoch / rate:8.0f} {peak:9.0f} "
               f"{rate / (stock[1] / stock[0]):8.1f}x")
+
+
+def time_variants(variants: str, config, train_set, model: UniSRec, step_on, steps: int, sequences_per_epoch: int) -> None:
+    from recbole_unisrec.data.pretrain_loader import ROW_USERS
+
+    print(f"\n{'adaptor':>10s} {'per row':>7s} {'s/step':>7s} {'seq/step':>9s} {'users/step':>10s} {'seq/s':>7s} {'s/epoch':>8s}")
+    for variant in variants.split(","):
+        adaptor, per_row = variant.split(":")
+        config["pretrain_targets_per_row"] = int(per_row)
+        model.adaptor_per_occurrence = adaptor == "occurrence"
+        loader = PretrainDataLoader(config, train_set, shuffle=True)
+        users = []
+
+        def count(batch) -> int:
+            users.append(len(torch.unique(batch[ROW_USERS])))
+            return int((batch[TARGETS_FIELD] > 0).sum())
+
+        seconds, per_step, _ = time_steps(step_on(model.calculate_loss), loader, steps, count)
+        rate = per_step / seconds
+        print(f"{adaptor:>10s} {per_row:>7s} {seconds:7.2f} {per_step:9d} {sum(users) / len(users):10.0f} {rate:7.0f} "
+              f"{sequences_per_epoch / rate:8.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,13 @@
     convert shared --all --shared-root ../shared/data --out dataset --pack
     convert amazon2018 --ratings Industrial.csv --meta meta_Industrial.json.gz --name Industrial
     convert online-retail --csv OnlineRetail.csv --name OnlineRetail
+    convert table --interactions log.csv --items items.csv --name Mine --time-col timestamp --text-cols title,brand
+    convert unisrec-files --src ~/UniSRec/dataset/downstream/Scientific --name Scientific --out dataset/original
+    import-checkpoint UniSRec-FHCKM-300.pth UniSRec-FHCKM-300.imported.pth   # the original code's checkpoint
     corpus --domains Beauty,Toys,Games            # pre-training corpus BTG
     encode -d Scientific                           # text vectors (cached next to the data)
     recommend --checkpoint CKPT -d Scientific --history "B00TNNWMXI B00IBZE2EQ" -k 10
+    evaluate -p CKPT -d Office [--split valid]     # full-ranking Recall/NDCG@10/50; zero-shot for a pre-trained one
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import sys
 from pathlib import Path
 
 from recbole_unisrec.data.layout import SHIPPED_DATA
+from recbole_unisrec.original import DEFAULT_PLM_SUFFIX
 
 
 def _convert(args: argparse.Namespace) -> dict:
@@ -24,6 +29,8 @@ def _convert(args: argparse.Namespace) -> dict:
     from recbole_unisrec.data.layout import pack_for_shipping
 
     out = Path(args.out)
+    if args.source == "unisrec-files":  # the original code's processed folder, copied as it is
+        return _convert_unisrec_files(args, out)
     if args.source == "shared":
         if not args.all and not args.name:
             raise ValueError("convert shared needs --name NAME or --all")
@@ -34,6 +41,15 @@ def _convert(args: argparse.Namespace) -> dict:
 
         data = load_amazon2018(Path(args.ratings), Path(args.meta), args.name, user_k=args.k, item_k=args.k)
         stats = {args.name: write_dataset(data, out)}
+    elif args.source == "table":
+        from recbole_unisrec.data.convert.table import load_table
+
+        if not (args.interactions and args.items and args.name):
+            raise ValueError("convert table needs --interactions FILE --items FILE --name NAME")
+        data = load_table(args.interactions, args.items, args.name, user_column=args.user_col, item_column=args.item_col,
+                          time_column=args.time_col, item_key_column=args.items_key_col,
+                          text_columns=[c.strip() for c in args.text_cols.split(",") if c.strip()], k=args.k)
+        stats = {args.name: write_dataset(data, out)}
     else:
         from recbole_unisrec.data.convert.online_retail import load_online_retail
 
@@ -42,7 +58,8 @@ def _convert(args: argparse.Namespace) -> dict:
     if args.pack:
         for name in stats:
             pack_for_shipping(out / name, name)
-    return {name: {**value.as_dict(), "dropped_users": value.dropped_users} for name, value in stats.items()}
+    return {name: {**value.as_dict(), "dropped_users": value.dropped_users,
+                   **({"dropped_rows": value.dropped_rows} if value.dropped_rows else {})} for name, value in stats.items()}
 
 
 def _corpus(args: argparse.Namespace) -> dict:
@@ -58,7 +75,26 @@ def _encode(args: argparse.Namespace) -> dict:
 
     spec = EncoderSpec(model=args.model, pooling=args.pooling, batch_size=args.batch_size)
     table = text_vectors(Path(args.data_root), args.dataset, spec, word_drop_ratio=args.word_drop, seed=args.seed)
-    return {"dataset": args.dataset, "rows": table.shape[0], "dim": table.shape[1], "file": getattr(table, "filename", None)}
+    filename = getattr(table, "filename", None)  # a Path under numpy 2.4, which json cannot write
+    return {"dataset": args.dataset, "rows": table.shape[0], "dim": table.shape[1], "file": str(filename) if filename else None}
+
+
+def _convert_unisrec_files(args: argparse.Namespace, out: Path) -> dict:
+    from recbole_unisrec.data.layout import pack_for_shipping
+    from recbole_unisrec.original.data_folder import import_data_folder
+
+    if not (args.src and args.name):
+        raise ValueError("convert unisrec-files needs --src DIR --name NAME")
+    summary = import_data_folder(Path(args.src), args.name, out, plm_suffix=args.plm_suffix, replace=args.force)
+    if args.pack:
+        pack_for_shipping(out / args.name, args.name)
+    return {args.name: summary}
+
+
+def _import_checkpoint(args: argparse.Namespace) -> dict:
+    from recbole_unisrec.original.checkpoint import write_imported_checkpoint
+
+    return write_imported_checkpoint(Path(args.source), Path(args.output))
 
 
 def _recommend(args: argparse.Namespace) -> dict | None:
@@ -106,13 +142,25 @@ def _recommend(args: argparse.Namespace) -> dict | None:
     return {"histories": len(histories), "k": args.k, "items_in_catalog": len(rec), "mode": rec.mode, "output": str(args.output)}
 
 
+def _evaluate(args: argparse.Namespace) -> dict | None:
+    """``evaluate``: test (or validation) Recall and NDCG at 10 and 50 of any checkpoint, as a table."""
+    from recbole_unisrec.evaluation import evaluate_checkpoint
+
+    result = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_root, split=args.split)
+    if args.json:
+        return {"checkpoint": result.path, "model": result.label, "dataset": result.dataset, "split": result.split,
+                "users": result.users, "zero_shot": result.zero_shot, "metrics": result.metrics}
+    print(result.table())
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recbole_unisrec", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     conv = commands.add_parser("convert", help="turn a source into the project's atomic files")
-    conv.add_argument("source", choices=["shared", "amazon2018", "online-retail"])
+    conv.add_argument("source", choices=["shared", "amazon2018", "online-retail", "table", "unisrec-files"])
     conv.add_argument("--name", help="data set name (shared: one of the canonical names)")
     conv.add_argument("--all", action="store_true", help="shared: convert every shared data set")
     conv.add_argument("--shared-root", default=str(SHIPPED_DATA.parent.parent / "shared" / "data"))
@@ -120,9 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     conv.add_argument("--meta", help="amazon2018: meta_<Category>.json.gz")
     conv.add_argument("--csv", help="online-retail: the raw CSV")
     conv.add_argument("--encoding", default="utf-8", help="online-retail: CSV encoding (the full UCI file is latin-1)")
+    conv.add_argument("--interactions", help="table: interaction log (.csv, .tsv or .jsonl, optionally .gz)")
+    conv.add_argument("--items", help="table: item table (same formats)")
+    conv.add_argument("--user-col", default="user_id", help="table: user column of the interaction log")
+    conv.add_argument("--item-col", default="item_id", help="table: item column of the interaction log")
+    conv.add_argument("--time-col", default=None, help="table: time column (numbers or ISO-8601); none: file order")
+    conv.add_argument("--items-key-col", default="item_id", help="table: item key column of the item table")
+    conv.add_argument("--text-cols", default="title", help="table: comma-separated text columns, joined in order")
     conv.add_argument("-k", type=int, default=5, help="k-core filter for raw sources (default 5)")
     conv.add_argument("--out", default=str(SHIPPED_DATA), help="folder that receives <Name>/")
     conv.add_argument("--pack", action="store_true", help="gzip the .inter files, as shipped in dataset/")
+    conv.add_argument("--src", help="unisrec-files: the original code's processed folder holding NAME.train.inter ...")
+    conv.add_argument("--plm-suffix", default=DEFAULT_PLM_SUFFIX, help="unisrec-files: the text vectors NAME.<suffix> to import")
+    conv.add_argument("--force", action="store_true", help="unisrec-files: replace an existing OUT/NAME")
     conv.set_defaults(run=_convert)
 
     corpus = commands.add_parser("corpus", help="merge data sets into a multi-domain pre-training corpus")
@@ -159,6 +217,20 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--no-id-vectors", action="store_true", help="transductive checkpoints: score on text only")
     rec.add_argument("--json", action="store_true", help="with --history: print JSON instead of a table")
     rec.set_defaults(run=_recommend)
+
+    ev = commands.add_parser("evaluate", help="full-ranking metrics of a checkpoint (zero-shot for a pre-trained one)")
+    ev.add_argument("-p", "--checkpoint", required=True, help="any checkpoint this project (or RecBole) saved")
+    ev.add_argument("-d", "--dataset", default=None, help="data set (default: the checkpoint's own)")
+    ev.add_argument("--data-root", default=None, help="folder holding the data set (default: the checkpoint's, else dataset/)")
+    ev.add_argument("--split", default="test", choices=["test", "valid"])
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ev.set_defaults(run=_evaluate)
+
+    imp = commands.add_parser("import-checkpoint", help="rewrite a checkpoint of the original UniSRec code in this "
+                                                        "project's format (read without running its code)")
+    imp.add_argument("source", help="a .pth written by the original pretrain.py or finetune.py")
+    imp.add_argument("output", help="the checkpoint to write (loads with torch.load(weights_only=True))")
+    imp.set_defaults(run=_import_checkpoint)
     return parser
 
 

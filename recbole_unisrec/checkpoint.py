@@ -2,7 +2,8 @@
 
 A checkpoint is a dict of tensors and plain values: ``state_dict``, ``config`` (plain dict) and,
 from this project's trainers, ``epoch``, ``optimizer`` and more. RecBole's own Trainer writes the
-same shape once ``recbole_unisrec.compat`` is applied.
+same shape once ``recbole_unisrec.compat`` is applied. A checkpoint of the original UniSRec code
+(which pickles RecBole's Config) is imported into this shape by ``recbole_unisrec.original``.
 """
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from torch import nn
 
 DOMAIN_SPECIFIC = ("item_embedding.",)
 """Parameters that belong to one data set's items and are never transferred."""
+FROZEN_IN_FINETUNING = ("position_embedding.", "trm_encoder.")
+"""What parameter-efficient fine-tuning keeps as pre-trained: the position embedding and the
+Transformer layers (as the original code; the adaptor, the input LayerNorm and an ID embedding train)."""
 
 
 class CheckpointError(ValueError):
@@ -30,6 +34,10 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
+        from recbole_unisrec.original.checkpoint import import_original_checkpoint, is_original_checkpoint
+
+        if is_original_checkpoint(path):  # the original UniSRec code's: read as data, no code runs
+            return import_original_checkpoint(path, map_location)
         if "Unsupported global" in str(error) or "GLOBAL" in str(error):
             raise CheckpointError(
                 f"{path}: refused, the file holds Python objects that would run code when loaded "
@@ -78,8 +86,13 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, text_encoder: str
                 f"{tuple(target[name].shape)} in this model (different hidden_size, n_exps or text vectors?)"
             )
         loaded.append(name)
-    model.load_state_dict({name: source[name] for name in loaded}, strict=False)
     new = [name for name in target if name not in loaded]
+    missing = [name for name in new if not name.startswith(("moe_adaptor.", *DOMAIN_SPECIFIC))]
+    if missing:
+        more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+        raise CheckpointError(f"{path}: no weights for {missing[0]}{more} (the sequence encoder this run would "
+                              "keep from the checkpoint): not a pre-trained model of this architecture")
+    model.load_state_dict({name: source[name] for name in loaded}, strict=False)
     domains = checkpoint.get("domains") or [config.get("dataset", "unknown")]
     logger.info(f"Loaded {path}: pre-trained on {', '.join(map(str, domains))}")
     logger.info(f"  parameters loaded ({len(loaded)}): {', '.join(loaded)}")
@@ -90,10 +103,10 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, text_encoder: str
 
 
 def freeze_for_finetuning(model: nn.Module) -> None:
-    """Parameter-efficient fine-tuning: only the adaptor (and an ID embedding, if any) trains."""
-    trainable = ("moe_adaptor.", *DOMAIN_SPECIFIC)
+    """Parameter-efficient fine-tuning: the Transformer and position embedding stay as pre-trained
+    (:data:`FROZEN_IN_FINETUNING`); the adaptor, the input LayerNorm and an ID embedding train."""
     for name, parameter in model.named_parameters():
-        parameter.requires_grad = name.startswith(trainable)
+        parameter.requires_grad = not name.startswith(FROZEN_IN_FINETUNING)
 
 
 def count_parameters(model: nn.Module) -> tuple[int, int]:

@@ -107,9 +107,12 @@ def _silence_known_warnings() -> None:
     setuptools 80 warns on every ``import pkg_resources`` (done by ray 2.6), and the pin to
     setuptools<81 is deliberate. pandas 2.2 and torch 2.4+ raise FutureWarnings from inside
     recbole 1.2.1 (chained ``fillna(inplace=True)``, ``Series.agg(len)``,
-    ``torch.cuda.amp.GradScaler``) that behave correctly on the pinned versions.
+    ``torch.cuda.amp.GradScaler``) that behave correctly on the pinned versions. torch's
+    weights-only loader warns on pickle protocol 4, which RecBole's trainer writes: on a checkpoint
+    of the original UniSRec code the safe load then fails cleanly and the file is imported instead.
     """
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+    warnings.filterwarnings("ignore", message="Detected pickle protocol 4 in the checkpoint", category=UserWarning)
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"recbole\.")
 
 

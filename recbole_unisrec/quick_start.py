@@ -29,7 +29,7 @@ def run(
     """Train ``model`` on ``dataset``, keep the best validation epoch, evaluate it on test.
 
     ``pretrained`` loads a checkpoint's transferable weights first; with ``freeze`` only the
-    adaptor (and an ID embedding) then trains.
+    adaptor, the input LayerNorm (and an ID embedding) then train, as in the original code.
     """
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, overrides=overrides)
     init_seed(config["seed"], config["reproducibility"])
@@ -207,6 +207,7 @@ def pretrain(
         data = create_dataset(config)
         train_set = data.build()[0]
         loader = PretrainDataLoader(config, train_set, shuffle=config["shuffle"])
+        targets = transfer_targets(config, data_root)
     finally:
         if distributed.is_main():
             distributed.barrier()
@@ -214,7 +215,7 @@ def pretrain(
     init_seed(config["seed"] + distributed.rank(), config["reproducibility"])
     net = get_model("UniSRec")(config, train_set).to(config["device"])
     logger.info(net)
-    trainer = UniSRecPretrainTrainer(config, net, domains=data.domain_names, run_args=run_args)
+    trainer = UniSRecPretrainTrainer(config, net, domains=data.domain_names, run_args=run_args, transfer_targets=targets)
     if resume:
         trainer.resume_checkpoint(resume)
     started = time.perf_counter()
@@ -227,3 +228,28 @@ def pretrain(
         "checkpoint": trainer.saved_model_file if saved else None,
         "last_checkpoint": trainer.last_file if saved else None,
     }
+
+
+def transfer_names(value: Any) -> list[str]:
+    """``transfer_eval`` as a list of data set names: ``"Scientific,Office"``, a list, or empty (off)."""
+    if value is None or value is False:
+        return []
+    names = value.split(",") if isinstance(value, str) else [str(name) for name in value]
+    return [name.strip() for name in names if name.strip()]
+
+
+def transfer_targets(config, data_root):
+    """The ``transfer_eval`` data sets' validation splits, each looked up under ``data_root``, then
+    under the shipped ``dataset/`` folder; a name found in neither is a one-line error."""
+    from recbole_unisrec.data.layout import SHIPPED_DATA
+    from recbole_unisrec.evaluation import zero_shot_target
+
+    targets = []
+    for name in transfer_names(config["transfer_eval"]):
+        root = next((folder for folder in (data_root, SHIPPED_DATA) if (folder / name).is_dir()), None)
+        if root is None:
+            raise ValueError(f"transfer_eval: no data set {name!r} under {data_root} or {SHIPPED_DATA}; "
+                             "name another, or turn it off with --transfer_eval=")
+        getLogger().info(f"transfer_eval: {name} ({root / name}), validation split, zero-shot")
+        targets.append(zero_shot_target(name, "valid", config, root))
+    return targets

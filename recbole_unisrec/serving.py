@@ -370,13 +370,13 @@ def checkpoint_encoder_spec(checkpoint: dict[str, Any], config: dict[str, Any], 
 def check_encoder(checkpoint: dict[str, Any], config: dict[str, Any], spec: EncoderSpec, plm_size: int,
                   path: str = "checkpoint") -> None:
     """The text encoder available here is the one the checkpoint was trained with, else one line."""
-    from recbole_unisrec.text.encoder import model_identity, vector_size
+    from recbole_unisrec.text.encoder import is_imported, model_identity, vector_size
 
     recorded = checkpoint.get("text_encoder") if isinstance(checkpoint.get("text_encoder"), dict) else {}
     trained_with = recorded.get("model") or config.get("text_encoder") or "default"
     try:
         identity = model_identity(spec.model)
-        size = vector_size(spec)
+        size = None if is_imported(spec.model) else vector_size(spec)  # imported: checked against the table
     except ModelLoadError as error:
         raise EncoderMismatchError(
             f"{path}: trained with text encoder {trained_with!r}, which is not available here "
@@ -392,7 +392,7 @@ def check_encoder(checkpoint: dict[str, Any], config: dict[str, Any], spec: Enco
             f"{path}: trained with text encoder {trained_with!r}, not {spec.model!r}, and records no identity "
             f"to prove them the same; use text_encoder={trained_with!r}"
         )
-    if size != plm_size:
+    if size is not None and size != plm_size:
         raise EncoderMismatchError(
             f"{path}: trained on {plm_size}-d text vectors, but text encoder {spec.model!r} gives {size}-d vectors"
         )

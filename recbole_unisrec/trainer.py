@@ -16,7 +16,8 @@ leaves a half-written file under the real name):
 ``cur_step``, ``optimizer`` (and ``scaler``), ``rng`` (torch / CUDA / numpy / python generator
 states of every rank, as tensors), ``partial`` (loss sums of a part-done epoch),
 ``epoch_losses``, ``domains``, ``text_encoder`` (model, pooling, vector size), ``world_size``,
-``run_args`` (data set, overrides and config files of the run, reused by ``--resume``).
+``run_args`` (data set, overrides and config files of the run, reused by ``--resume``),
+``transfer_log`` and ``best_transfer`` (the zero-shot evaluations so far, below).
 
 Files, in ``checkpoint_dir``: ``UniSRec-<corpus>-last.pth`` (refreshed at every epoch end and
 every ``checkpoint_steps`` steps: the point to resume from) and ``UniSRec-<corpus>-<n>.pth``
@@ -26,13 +27,22 @@ ranks wait for it.
 Resuming restores parameters, optimizer, generator states, the epoch and the batch position
 (the loader's batches and augmentation draws are functions of ``(seed, epoch)``), so the
 losses of the resumed epochs equal those of an uninterrupted run.
+
+Transfer while pre-training
+---------------------------
+With ``transfer_eval`` data sets (:class:`~recbole_unisrec.evaluation.ZeroShotTarget`), the model
+is evaluated zero-shot (text only, no training) on each one's validation split after every epoch
+and every ``transfer_eval_step`` steps: a console line, TensorBoard scalars
+``Transfer/<name>/ndcg@10`` (x = step), and a row of ``UniSRec-<corpus>-transfer.csv`` (rewritten
+whole each time). Whenever the mean NDCG@10 over the data sets is the best so far,
+``UniSRec-<corpus>-best-transfer.pth`` is written (a full checkpoint, resumable like the others).
+Choosing a checkpoint this way is model selection on those data sets' validation splits.
 """
 from __future__ import annotations
 
 import contextlib
 import os
 import random
-from logging import getLogger
 from time import time
 from typing import Any
 
@@ -121,7 +131,8 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
     ``domains`` and ``run_args`` are stored in the checkpoints.
     """
 
-    def __init__(self, config, model, domains: list[str] | None = None, run_args: dict[str, Any] | None = None):
+    def __init__(self, config, model, domains: list[str] | None = None, run_args: dict[str, Any] | None = None,
+                 transfer_targets: list | None = None):
         if config["train_stage"] != "pretrain":
             raise ValueError(f"{type(self).__name__} pre-trains; train_stage is {config['train_stage']!r}")
         self.rank, self.world_size = distributed.rank(), distributed.world_size()
@@ -138,6 +149,12 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         self.start_batch = 0
         self.epoch_losses: list[dict[str, float]] = []
         self._partial: dict[str, Any] | None = None
+        self.transfer_targets = list(transfer_targets or [])
+        self.transfer_eval_step = int(config["transfer_eval_step"] or 0)
+        self.transfer_log: list[dict[str, float]] = []
+        self.best_transfer: dict[str, float] | None = None
+        stem = os.path.join(self.checkpoint_dir, f"{config['model']}-{config['dataset']}")
+        self.transfer_file, self.best_transfer_file = f"{stem}-transfer.csv", f"{stem}-best-transfer.pth"
         self.step_module: nn.Module = _PretrainStep(model)
         if distributed.is_distributed():
             # the only buffer is the constant text-vector table: never broadcast it
@@ -169,8 +186,11 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
             self.tensorboard.add_scalar("Loss/Pretrain", losses["loss"], epoch)
             self.tensorboard.add_scalar("Loss/Pretrain_seq_item", losses["seq_item"], epoch)
             self.tensorboard.add_scalar("Loss/Pretrain_seq_seq", losses["seq_seq"], epoch)
+            improved = self._evaluate_transfer(epoch + 1.0, losses, saved=saved)
             if saved:
                 self._save(self.last_file, epoch + 1, 0, None, verbose=False)
+                if improved:
+                    self._save(self.best_transfer_file, epoch + 1, 0, None, verbose=verbose)
                 if epoch + 1 == self.pretrain_epochs or (self.save_step and (epoch + 1) % self.save_step == 0):
                     path = os.path.join(self.checkpoint_dir, f"{self.config['model']}-{self.config['dataset']}-{epoch + 1}.pth")
                     self._save(path, epoch + 1, 0, None, verbose=verbose)
@@ -214,8 +234,14 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
             targets += int((interaction[TARGETS_FIELD] > 0).sum())
             if show_progress:
                 batches.set_postfix_str(f"loss {sums[0] / steps + self.lam * sums[1] / steps:.4f}")
-            if saved and self.checkpoint_steps and (batch_idx + 1) % self.checkpoint_steps == 0 and batch_idx + 1 < n_batches:
-                partial = {"epoch": epoch_idx, "sums": list(sums), "steps": steps, "targets": targets}
+            mid_epoch = batch_idx + 1 < n_batches
+            partial = {"epoch": epoch_idx, "sums": list(sums), "steps": steps, "targets": targets}
+            if mid_epoch and self.transfer_eval_step and self.cur_step % self.transfer_eval_step == 0:
+                running = {"loss": (sums[0] + self.lam * sums[1]) / steps, "seq_item": sums[0] / steps, "seq_seq": sums[1] / steps}
+                if self._evaluate_transfer(epoch_idx + (batch_idx + 1) / n_batches, running, saved=saved) and saved:
+                    self._save(self.best_transfer_file, epoch_idx, batch_idx + 1, partial, verbose=False)
+                self.model.train()
+            if saved and self.checkpoint_steps and (batch_idx + 1) % self.checkpoint_steps == 0 and mid_epoch:
                 self._save(self.last_file, epoch_idx, batch_idx + 1, partial, verbose=False)
         steps = max(steps, 1)
         seq_item, seq_seq = sums[0] / steps, sums[1] / steps
@@ -229,6 +255,46 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
                 + f": {seconds:.2f}s, {losses['steps']} steps, {losses['sequences'] / max(seconds, 1e-9):.0f} sequences/s, "
                 + set_color("train loss", "blue") + f": {losses['loss']:.{places}f} (seq-item {losses['seq_item']:.{places}f}, "
                 + f"seq-seq {losses['seq_seq']:.{places}f})]")
+
+    # --- transfer while pre-training ---------------------------------------------------------
+
+    def _evaluate_transfer(self, epochs_done: float, losses: dict[str, float], saved: bool = True) -> bool:
+        """Evaluate zero-shot on every ``transfer_eval`` data set and log it; True when the mean
+        NDCG@10 is the best so far. Every rank evaluates (the same weights give the same numbers),
+        so all ranks agree on writing the best checkpoint, a collective."""
+        if not self.transfer_targets:
+            return False
+        from recbole_unisrec.evaluation import evaluate_zero_shot
+
+        started = time()
+        row: dict[str, float] = {"epoch": round(epochs_done, 4), "step": self.cur_step,
+                                 **{key: losses[key] for key in ("loss", "seq_item", "seq_seq")}}
+        for target in self.transfer_targets:
+            metrics = evaluate_zero_shot(self.model, target)
+            row.update({f"{target.name}_{key}": value for key, value in metrics.items()})
+            self.tensorboard.add_scalar(f"Transfer/{target.name}/ndcg@10", metrics["ndcg@10"], self.cur_step)
+        row["mean_ndcg@10"] = float(np.mean([row[f"{t.name}_ndcg@10"] for t in self.transfer_targets]))
+        row["eval_seconds"] = round(time() - started, 2)
+        self.transfer_log.append(row)
+        improved = self.best_transfer is None or row["mean_ndcg@10"] > self.best_transfer["mean_ndcg@10"]
+        if improved:
+            self.best_transfer = {"epoch": row["epoch"], "step": row["step"], "mean_ndcg@10": row["mean_ndcg@10"]}
+        scores = ", ".join(f"{t.name} {row[f'{t.name}_ndcg@10']:.4f}" for t in self.transfer_targets)
+        self.logger.info(set_color(f"zero-shot {self.transfer_targets[0].split} NDCG@10", "blue")
+                         + f" after {row['epoch']:g} epochs (step {self.cur_step}): {scores}"
+                         + (" (best so far)" if improved else "") + f" [{row['eval_seconds']:.1f}s]")
+        if saved and self.rank == 0:
+            self._write_transfer_log()
+        return improved
+
+    def _write_transfer_log(self) -> None:
+        columns: list[str] = []
+        for row in self.transfer_log:
+            columns.extend(key for key in row if key not in columns)
+        with atomic_write(self.transfer_file) as handle:
+            handle.write(",".join(columns) + "\n")
+            for row in self.transfer_log:
+                handle.write(",".join("" if row.get(key) is None else f"{row[key]:.6g}" for key in columns) + "\n")
 
     # --- checkpoints ------------------------------------------------------------------------
 
@@ -288,6 +354,8 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
             },
             "world_size": self.world_size,
             "run_args": self.run_args,
+            "transfer_log": [dict(row) for row in self.transfer_log],
+            "best_transfer": dict(self.best_transfer) if self.best_transfer else None,
         }
 
     def _save(self, path: str, resume_epoch: int, resume_batch: int, partial: dict[str, Any] | None, verbose: bool = True) -> None:
@@ -343,6 +411,8 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         self.cur_step = int(checkpoint.get("cur_step") or 0)
         self.epoch_losses = [dict(losses) for losses in checkpoint.get("epoch_losses") or []]
         self._partial = checkpoint.get("partial")
+        self.transfer_log = [dict(row) for row in checkpoint.get("transfer_log") or []]
+        self.best_transfer = checkpoint.get("best_transfer")
         self.saved_model_file = path
         where = f"epoch {resume_epoch}" + (f", batch {resume_batch}" if resume_batch else "")
         self.logger.info(f"Checkpoint {path} loaded: resuming pre-training at {where}")

@@ -30,6 +30,7 @@ class PackedRows:
     items: np.ndarray     # [R, L] input items, left-aligned, 0-padded
     targets: np.ndarray   # [R, L] next item per position, 0 = no target
     lengths: np.ndarray   # [R] items per row
+    users: np.ndarray | None = None  # [R] internal user id of each row
 
     @property
     def target_counts(self) -> np.ndarray:
@@ -40,7 +41,7 @@ def pack_prefix_rows(users: np.ndarray, histories: np.ndarray, lengths: np.ndarr
     """Merge prefix rows (``history``, ``target``) of each user into rows with a target per position."""
     width = histories.shape[1]
     order = np.lexsort((-lengths, users))  # per user, longest history first
-    packed_items, packed_targets, packed_lengths = [], [], []
+    packed_items, packed_targets, packed_lengths, packed_users = [], [], [], []
     open_rows: list[tuple[np.ndarray, int]] = []  # (history + target, packed row index) of the current user
     current_user = None
     for row in order:
@@ -61,8 +62,10 @@ def pack_prefix_rows(users: np.ndarray, histories: np.ndarray, lengths: np.ndarr
             packed_items.append(items)
             packed_targets.append(row_targets)
             packed_lengths.append(length)
+            packed_users.append(user)
             open_rows.append((np.append(history, target), len(packed_items) - 1))
-    return PackedRows(np.stack(packed_items), np.stack(packed_targets), np.asarray(packed_lengths, dtype=np.int64))
+    return PackedRows(np.stack(packed_items), np.stack(packed_targets), np.asarray(packed_lengths, dtype=np.int64),
+                      np.asarray(packed_users, dtype=np.int64))
 
 
 class LengthBucketedBatches:

@@ -56,8 +56,50 @@ AUG_LENGTH = "pretrain_aug_length"
 """``[B]`` items per augmented row."""
 AUG_POSITIONS = "pretrain_aug_positions"
 """``[B, L]`` position in the augmented row whose output is the view of prefix ``t``."""
+ROW_USERS = "pretrain_row_users"
+"""``[B]`` internal user id of each row: a sequence's own user's candidates are no negatives."""
 
 _AUG_STREAM = 0xA06  # keeps the augmentation's generator apart from the batch plan's
+_PIECE_STREAM = 0xB17  # and the split of rows into pieces (``pretrain_targets_per_row``)
+
+
+@dataclass
+class Pieces:
+    """An epoch's training pieces: each is one packed row with a subset of its targets.
+
+    With ``pretrain_targets_per_row`` k > 0 the targets of a row are dealt at random into
+    ``ceil(targets / k)`` pieces of at most k; a piece is the row cut after its last target, so a
+    batch of N targets holds about N / k users instead of N / (targets per row). Every target is
+    still trained on once an epoch. k = 0: one piece per row with all its targets.
+    """
+
+    rows: np.ndarray       # [P] packed row of each piece
+    chunks: np.ndarray     # [P] which of its row's pieces it is
+    lengths: np.ndarray    # [P] items up to and including the piece's last target position
+    counts: np.ndarray     # [P] targets of the piece
+    chunk_of: np.ndarray | None  # [R, L] piece number of every target position (None for k = 0)
+
+
+def split_rows(targets: np.ndarray, lengths: np.ndarray, per_piece: int, rng: np.random.Generator | None) -> Pieces:
+    """Deal each row's target positions at random into pieces of at most ``per_piece`` (see :class:`Pieces`)."""
+    has_target = targets != 0
+    counts = has_target.sum(axis=1)
+    if per_piece <= 0:
+        rows = np.arange(len(lengths))
+        return Pieces(rows, np.zeros_like(rows), lengths.copy(), counts, None)
+    priority = np.where(has_target, rng.random(targets.shape), np.inf)
+    rank_in_row = np.argsort(np.argsort(priority, axis=1, kind="stable"), axis=1, kind="stable")
+    chunk_of = np.where(has_target, rank_in_row // per_piece, -1).astype(np.int64)
+    n_pieces = -(-counts // per_piece)
+    first_piece = np.cumsum(n_pieces) - n_pieces
+    rows = np.repeat(np.arange(len(lengths)), n_pieces)
+    chunks = np.arange(len(rows)) - first_piece[rows]
+    row_idx, position = np.nonzero(has_target)
+    piece = first_piece[row_idx] + chunk_of[row_idx, position]
+    piece_lengths = np.zeros(len(rows), dtype=np.int64)
+    np.maximum.at(piece_lengths, piece, position + 1)
+    piece_counts = np.bincount(piece, minlength=len(rows))
+    return Pieces(rows, chunks, piece_lengths, piece_counts, chunk_of)
 
 
 @dataclass
@@ -102,6 +144,8 @@ class PretrainDataLoader(PackedTrainDataLoader):
     """
 
     def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
+        self.targets_per_row = int(config["pretrain_targets_per_row"] or 0)
+        self._pieces_epoch, self._pieces = None, None
         # The base class shards by ``local_rank``; pre-training shards by global rank (multi-node),
         # so the base plans the global batches (as rank 0 of 1) and this class takes its share.
         self.shard_rank, self.shard_world = distributed.rank(), distributed.world_size()
@@ -134,9 +178,30 @@ class PretrainDataLoader(PackedTrainDataLoader):
     # --- batch plan -------------------------------------------------------------------------
 
     def global_batches(self, epoch: int) -> list[np.ndarray]:
-        """Every batch of ``epoch`` (row indices), before sharding over ranks."""
+        """Every batch of ``epoch`` (piece indices, see :class:`Pieces`), before sharding over ranks."""
         self.rank, self.world_size = 0, 1  # the base class's sharding is replaced by _plan_batches
+        self._prepare_pieces(epoch)
         return super()._plan_batches(epoch)
+
+    def _prepare_pieces(self, epoch: int) -> None:
+        if self._pieces_epoch == epoch:
+            return
+        rng = np.random.default_rng([int(self.config["seed"]), int(epoch), _PIECE_STREAM]) if self.targets_per_row else None
+        self._pieces = split_rows(self.rows.targets, self.rows.lengths, self.targets_per_row, rng)
+        self._pieces_epoch = epoch
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """Length of every piece of the planned epoch (batches are bucketed by it)."""
+        if self._pieces is None:
+            self._prepare_pieces(self.epoch)
+        return self._pieces.lengths
+
+    def _cut(self, order: np.ndarray) -> list[np.ndarray]:
+        """Batches of about ``train_batch_size`` targets (a piece never straddles two)."""
+        counts = self._pieces.counts[order]
+        batch_of = (np.cumsum(counts) - counts) // self.step
+        return np.split(order, np.flatnonzero(np.diff(batch_of)) + 1)
 
     def global_batch_count(self, epoch: int) -> int:
         return len(self.global_batches(epoch))
@@ -160,6 +225,7 @@ class PretrainDataLoader(PackedTrainDataLoader):
         self._batches = self._plan_batches(epoch)
         self.epoch, self.start_batch = epoch + 1, 0
         self._prepare_draws(epoch)
+        self._prepare_pieces(epoch)
         for batch in self._batches[start:]:
             yield self.collate_fn(batch)
 
@@ -178,14 +244,20 @@ class PretrainDataLoader(PackedTrainDataLoader):
         self._draws = (keep, item_drop, word_drop)
         self._draws_epoch = epoch
 
-    def collate_fn(self, index: np.ndarray) -> Interaction:
+    def collate_fn(self, pieces: np.ndarray) -> Interaction:
         if self._draws is None:
             self._prepare_draws(self.epoch)
-        index = np.asarray(index)
-        longest = int(self.rows.lengths[index].max())
-        items = self.rows.items[index, :longest]
+        if self._pieces is None:
+            self._prepare_pieces(self.epoch)
+        pieces = np.asarray(pieces)
+        index = self._pieces.rows[pieces]
+        lengths = self._pieces.lengths[pieces]
+        longest = int(lengths.max())
+        in_piece = np.arange(longest)[None, :] < lengths[:, None]
+        items = np.where(in_piece, self.rows.items[index, :longest], 0)
         targets = self.rows.targets[index, :longest]
-        lengths = self.rows.lengths[index]
+        if self._pieces.chunk_of is not None:
+            targets = np.where(self._pieces.chunk_of[index, :longest] == self._pieces.chunks[pieces][:, None], targets, 0)
         keep, item_drop, word_drop = self._draws
         view = augment(items, lengths, keep[index, :longest], item_drop[index], word_drop[index, :longest])
 
@@ -210,4 +282,5 @@ class PretrainDataLoader(PackedTrainDataLoader):
             AUG_ROWS: torch.from_numpy(aug_rows.astype(np.int64)),
             AUG_LENGTH: torch.from_numpy(view.lengths),
             AUG_POSITIONS: torch.from_numpy(view.positions[:, :longest]),
+            ROW_USERS: torch.from_numpy(self.rows.users[index]),
         })

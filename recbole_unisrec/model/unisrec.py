@@ -35,6 +35,7 @@ class UniSRec(SequentialRecommender):
         self.temperature = config["temperature"]
         self.lam = config["lambda"]
         self.initializer_range = config["initializer_range"]
+        self.adaptor_per_occurrence = config["adaptor_per_occurrence"] is not False
 
         # Shares the data set's table (read once from the memory-mapped cache): no second copy.
         self.register_buffer("text_vectors", dataset.plm_embedding.weight.detach(), persistent=False)
@@ -134,53 +135,82 @@ class UniSRec(SequentialRecommender):
         Every position with a target is one sequence (its prefix). Seq-item: its output against the
         next items of all the batch's sequences (every domain), the true next item the positive.
         Seq-seq: its output against the augmented views of all the batch's sequences, its own
-        view the positive. In both, a candidate whose next item equals the query's true next item
-        (other than the positive itself) is masked out with -inf. Vectors are L2-normalised, scores
-        divided by ``temperature``, and the loss is a cross-entropy (log-softmax), so it cannot
-        overflow. Under ``torchrun`` the candidates come from every rank's batch (gathered with
-        gradients) and each term is scaled by ``world_size / global targets``, so the gradients that
-        DistributedDataParallel averages are those of one process over the global batch.
+        view the positive. In both, two kinds of candidate are removed from the softmax (-inf):
+        one whose next item equals the query's true next item (it is no negative), and one that
+        belongs to the query's own user (a packed row holds every prefix of a history, so without
+        this a sequence would push its user's own future items and near-copies of itself away;
+        the original code's corpus-wide row shuffle almost never puts two prefixes of one user in
+        a batch). Vectors are L2-normalised, scores divided by ``temperature``, and the loss is a
+        cross-entropy (log-softmax), so it cannot overflow. Under ``torchrun`` the candidates come
+        from every rank's batch (gathered with gradients) and each term is scaled by
+        ``world_size / global targets``, so the gradients that DistributedDataParallel averages are
+        those of one process over the global batch.
+
+        ``adaptor_per_occurrence`` (default True, as the original code): the MoE adaptor runs on
+        every occurrence of an item (input, target and augmented view), each with its own dropout
+        mask and gate noise; False runs it once per distinct item of the batch and shares the draw.
         """
         from recbole_unisrec.data import pretrain_loader as fields
 
         if fields.PRETRAIN_VECTORS not in interaction:
             raise ValueError("pre-training batches come from PretrainDataLoader (run_pretrain.py), "
                              "which attaches the text vectors and the augmented views")
-        adapted = self.moe_adaptor(interaction[fields.PRETRAIN_VECTORS])  # one row per distinct vector
+        vectors = interaction[fields.PRETRAIN_VECTORS]
         targets = interaction[TARGETS_FIELD]
         has_target = targets > 0
-        hidden = self.encode_positions(adapted[interaction[fields.SEQ_ROWS]])
-        aug_hidden = self.encode_positions(adapted[interaction[fields.AUG_ROWS]])
+        seq_rows, target_rows, aug_rows = (interaction[key] for key in (fields.SEQ_ROWS, fields.TARGET_ROWS, fields.AUG_ROWS))
+        if self.adaptor_per_occurrence:
+            seq_emb = self._adapt_occurrences(vectors, seq_rows, interaction[self.ITEM_SEQ_LEN])
+            next_items = self.moe_adaptor(vectors[target_rows[has_target]])
+            aug_emb = self._adapt_occurrences(vectors, aug_rows, interaction[fields.AUG_LENGTH])
+        else:
+            adapted = self.moe_adaptor(vectors)  # one row per distinct vector
+            seq_emb, next_items, aug_emb = adapted[seq_rows], adapted[target_rows[has_target]], adapted[aug_rows]
+        hidden = self.encode_positions(seq_emb)
+        aug_hidden = self.encode_positions(aug_emb)
         positions = interaction[fields.AUG_POSITIONS]
         aug_hidden = aug_hidden.gather(1, positions.unsqueeze(-1).expand(-1, -1, aug_hidden.size(-1)))
         sequences = F.normalize(hidden[has_target], dim=-1)
-        next_items = F.normalize(adapted[interaction[fields.TARGET_ROWS][has_target]], dim=-1)
         views = F.normalize(aug_hidden[has_target], dim=-1)
-        return _contrastive_terms(sequences, next_items, views, targets[has_target], self.temperature)
+        row_of_target = has_target.nonzero(as_tuple=True)[0]
+        users = interaction[fields.ROW_USERS] if fields.ROW_USERS in interaction else torch.arange(len(targets), device=targets.device)
+        return _contrastive_terms(sequences, F.normalize(next_items, dim=-1), views, targets[has_target],
+                                  users[row_of_target], self.temperature)
+
+    def _adapt_occurrences(self, vectors: torch.Tensor, rows: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``[B, L, hidden]``: the adaptor applied to every real item slot of ``rows`` (padding stays zero)."""
+        real = torch.arange(rows.size(1), device=rows.device).unsqueeze(0) < lengths.unsqueeze(1)
+        adapted = self.moe_adaptor(vectors[rows[real]])
+        out = adapted.new_zeros(*rows.shape, adapted.size(-1))
+        out[real] = adapted
+        return out
 
 
 def _contrastive_terms(sequences: torch.Tensor, next_items: torch.Tensor, views: torch.Tensor,
-                       target_ids: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+                       target_ids: torch.Tensor, user_ids: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Seq-item and seq-seq cross-entropies of this rank's ``sequences`` [T, H] against the
-    candidates of the global batch, same-item candidates masked; see ``UniSRec.pretrain_terms``."""
+    candidates of the global batch, same-item and same-user candidates masked; see
+    ``UniSRec.pretrain_terms``."""
     from recbole_unisrec import distributed
 
     sizes = distributed.gather_sizes(sequences.size(0), sequences.device)
     all_items = distributed.gather_with_grad(next_items, sizes)
     all_views = distributed.gather_with_grad(views, sizes)
     all_ids = distributed.gather(target_ids, sizes)
+    all_users = distributed.gather(user_ids, sizes)
     own = sum(sizes[: distributed.rank()]) + torch.arange(sequences.size(0), device=sequences.device)
-    same_item = target_ids.unsqueeze(1) == all_ids.unsqueeze(0)
-    same_item[torch.arange(sequences.size(0), device=sequences.device), own] = False
+    masked = (target_ids.unsqueeze(1) == all_ids.unsqueeze(0)) | (user_ids.unsqueeze(1) == all_users.unsqueeze(0))
+    masked[torch.arange(sequences.size(0), device=sequences.device), own] = False
     scale = len(sizes) / sum(sizes)
-    seq_item = _masked_cross_entropy(sequences @ all_items.T / temperature, own, same_item)
-    seq_seq = _masked_cross_entropy(sequences @ all_views.T / temperature, own, same_item)
+    seq_item = _masked_cross_entropy(sequences @ all_items.T / temperature, own, masked)
+    seq_seq = _masked_cross_entropy(sequences @ all_views.T / temperature, own, masked)
     return seq_item * scale, seq_seq * scale
 
 
 def _masked_cross_entropy(logits: torch.Tensor, positives: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:
     """Summed cross-entropy of ``logits`` [T, C] with ``positives`` [T] as labels, where entries
-    ``masked`` [T, C] are removed from the softmax (-inf before the log-softmax)."""
+    ``masked`` [T, C] are removed from the softmax (-inf before the log-softmax). The original
+    code sets such logits to 0 instead, which leaves ``exp(0)`` in every denominator."""
     return F.cross_entropy(logits.masked_fill(masked, float("-inf")), positives, reduction="sum")
 
 

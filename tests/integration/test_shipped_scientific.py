@@ -58,7 +58,8 @@ def test_shipped_checkpoint_fine_tunes_on_scientific(tmp_path) -> None:
     result = run("UniSRec", "Scientific", config_dict={
         "epochs": 1, "checkpoint_dir": str(tmp_path), "show_progress": False, "train_stage": "inductive_ft",
     }, pretrained=str(SHIPPED_CHECKPOINT), freeze=True)
-    assert result["trainable_parameters"] == 930_816  # the MoE adaptor: 8 experts x (384 + 384 x 300) + two 384 x 8 gates
+    # the MoE adaptor, 8 experts x (384 + 384 x 300) + two 384 x 8 gates, and the input LayerNorm (2 x 300)
+    assert result["trainable_parameters"] == 930_816 + 600
     tuned = torch.load(result["checkpoint"], weights_only=True)["state_dict"]
     for name, value in checkpoint["state_dict"].items():
         if name.startswith("trm_encoder.") or name.startswith("position_embedding."):

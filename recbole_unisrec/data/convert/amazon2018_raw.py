@@ -31,7 +31,6 @@ level category (the same for every item of a file) is left out when deeper level
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -39,7 +38,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Hashable, Iterable, Sequence, TypeVar
 
-from recbole_unisrec.data.convert.common import SequenceData, clean_text, join_text_fields
+from recbole_unisrec.data.convert.common import SequenceData, clean_text, join_text_fields, read_json_objects
 from recbole_unisrec.fileio import DataFormatError, read_lines
 
 logger = logging.getLogger(__name__)
@@ -104,15 +103,7 @@ def load_meta_texts(meta_path: Path, max_title_chars: int = MAX_TITLE_CHARS) -> 
     """ASIN -> item text for every metadata record with a usable title (first such line wins)."""
     texts: dict[str, str] = {}
     unusable = 0
-    for number, line in read_lines(meta_path):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise DataFormatError(meta_path, f"not a JSON object ({error.msg} at column {error.colno})", number) from None
-        if not isinstance(record, dict):
-            raise DataFormatError(meta_path, f"expected a JSON object, got {type(record).__name__}", number)
+    for number, record in read_json_objects(meta_path):
         asin = record.get("asin")
         if not isinstance(asin, str) or not asin.strip():
             raise DataFormatError(meta_path, "record has no 'asin'", number)

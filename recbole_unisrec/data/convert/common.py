@@ -17,12 +17,14 @@ items, and a text for every item) and calls :func:`write_dataset`. The layout, p
 from __future__ import annotations
 
 import html
+import json
 import math
 import os
 import re
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from recbole_unisrec.fileio import DataFormatError, atomic_directory, read_lines
 
@@ -54,7 +56,7 @@ class SequenceData:
 
     ``sequences`` keeps users in output order, each with raw item ids in time order;
     ``texts`` maps raw item id to cleaned text; ``text_source`` names the file texts came from,
-    for error messages.
+    for error messages; ``dropped_rows`` counts the source rows a converter left out, by reason.
     """
 
     name: str
@@ -62,6 +64,7 @@ class SequenceData:
     texts: dict[str, str]
     text_source: str = "item text"
     dropped_users: int = 0
+    dropped_rows: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class DatasetStats:
     items: int
     interactions: int
     dropped_users: int = 0
+    dropped_rows: dict[str, int] = field(default_factory=dict, hash=False)
 
     def as_dict(self) -> dict[str, int]:
         return {"users": self.users, "items": self.items, "interactions": self.interactions}
@@ -103,33 +107,29 @@ def write_dataset(data: SequenceData, out_root: str | os.PathLike, max_seq_len: 
                     raise DataFormatError(data.text_source, f"item {item!r} has no text")
                 item_index[item] = len(item_index)
 
-    train, valid, test = [], [], []
-    for user, items in kept:
-        uid = str(user_index[user])
-        ids = [str(item_index[item]) for item in items]
-
-        def row(target: int) -> str:
-            history = ids[max(0, target - max_seq_len):target]
-            return f"{uid}\t{' '.join(history)}\t{ids[target]}"
-
-        n = len(ids)
-        train.extend(row(target) for target in range(n - 3, 0, -1))
-        valid.append(row(n - 2))
-        test.append(row(n - 1))
+    def split_rows(split: str) -> Iterator[str]:
+        yield INTER_HEADER
+        for user, items in kept:
+            uid = user_index[user]
+            ids = [str(item_index[item]) for item in items]
+            n = len(ids)
+            targets = range(n - 3, 0, -1) if split == "train" else (n - 2,) if split == "valid" else (n - 1,)
+            for target in targets:
+                yield f"{uid}\t{' '.join(ids[max(0, target - max_seq_len):target])}\t{ids[target]}"
 
     name = data.name
     with atomic_directory(Path(out_root) / name) as folder:
-        _write_lines(folder / f"{name}.train.inter", [INTER_HEADER, *train])
-        _write_lines(folder / f"{name}.valid.inter", [INTER_HEADER, *valid])
-        _write_lines(folder / f"{name}.test.inter", [INTER_HEADER, *test])
-        _write_lines(folder / f"{name}.text", [TEXT_HEADER, *(f"{item}\t{clean_text(data.texts[item])}" for item in item_index)])
-        _write_lines(folder / f"{name}.item2index", [f"{item}\t{index}" for item, index in item_index.items()])
-        _write_lines(folder / f"{name}.user2index", [f"{user}\t{index}" for user, index in user_index.items()])
+        for split in ("train", "valid", "test"):  # rows are generated as written: memory stays per user
+            _write_lines(folder / f"{name}.{split}.inter", split_rows(split))
+        _write_lines(folder / f"{name}.text", chain([TEXT_HEADER], (f"{item}\t{clean_text(data.texts[item])}" for item in item_index)))
+        _write_lines(folder / f"{name}.item2index", (f"{item}\t{index}" for item, index in item_index.items()))
+        _write_lines(folder / f"{name}.user2index", (f"{user}\t{index}" for user, index in user_index.items()))
     interactions = sum(len(items) for _, items in kept)
-    return DatasetStats(len(user_index), len(item_index), interactions, data.dropped_users + len(data.sequences) - len(kept))
+    return DatasetStats(len(user_index), len(item_index), interactions, data.dropped_users + len(data.sequences) - len(kept),
+                        dict(data.dropped_rows))
 
 
-def _write_lines(path: Path, lines: list[str]) -> None:
+def _write_lines(path: Path, lines: Iterable[str]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as handle:
         for line in lines:
             handle.write(line)
@@ -185,6 +185,20 @@ def put_unique(mapping: dict, key, value, path: str | os.PathLike, line: int, wh
     if key in mapping:
         raise DataFormatError(path, f"duplicate {what} {key!r}", line)
     mapping[key] = value
+
+
+def read_json_objects(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for every non-blank line of a JSON Lines file (plain or ``.gz``)."""
+    for number, line in read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(path, f"not a JSON object ({error.msg} at column {error.colno})", number) from None
+        if not isinstance(record, dict):
+            raise DataFormatError(path, f"expected a JSON object, got {type(record).__name__}", number)
+        yield number, record
 
 
 def read_texts(path: str | os.PathLike, header: Sequence[str] | bool = True, sep: str = "\t") -> dict[str, str]:

@@ -164,6 +164,42 @@ def test_pretrain_stage_checkpoint_is_evaluated_text_only(trained, skewed_root, 
     assert np.array_equal(first.ranks, second.ranks) and np.array_equal(first.targets, second.targets)
 
 
+@pytest.mark.parametrize("name", ["SASRec-bucketed", "UniSRec-inductive"])
+def test_evaluate_command_gives_recbole_test_and_valid_results(trained, name, capsys) -> None:
+    import json
+
+    from recbole_unisrec.__main__ import main
+
+    result = trained(name)
+    for split, reported in (("test", result["test_result"]), ("valid", result["best_valid_result"])):
+        assert main(["evaluate", "-p", result["checkpoint"], "--split", split, "--json"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert (printed["split"], printed["dataset"], printed["zero_shot"]) == (split, "Skewed", False)
+        assert printed["metrics"].keys() == reported.keys()
+        for key, value in reported.items():
+            assert math.isclose(printed["metrics"][key], value, abs_tol=1e-9), (split, key)
+    assert main(["evaluate", "-p", result["checkpoint"]]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("on Skewed, test split (") and lines[2].split() == ["metric", "@10", "@50"]
+    assert [line.split()[0] for line in lines[3:]] == ["Recall", "NDCG"]
+    assert float(lines[4].split()[1]) == round(result["test_result"]["ndcg@10"], 4)
+
+
+def test_evaluate_command_is_zero_shot_for_a_pretrained_checkpoint(trained, skewed_root, tmp_path, capsys) -> None:
+    from recbole_unisrec.__main__ import main
+
+    result = trained("UniSRec-inductive")
+    checkpoint = load_checkpoint(result["checkpoint"])
+    checkpoint["config"] = {**checkpoint["config"], "train_stage": "pretrain", "dataset": "SomeCorpus",
+                            "benchmark_filename": ["train"]}
+    torch.save(checkpoint, tmp_path / "pretrained.pth")
+    assert main(["evaluate", "-p", str(tmp_path / "pretrained.pth"), "-d", "Skewed", "--data-root", str(skewed_root)]) == 0
+    out = capsys.readouterr().out
+    assert "zero-shot (no training on it)" in out and "UniSRec (pretrain)" in out
+    assert main(["evaluate", "-p", str(tmp_path / "missing.pth"), "-d", "Skewed"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.pth'}: checkpoint file not found"
+
+
 def test_id_models_refuse_another_dataset(trained) -> None:
     result = trained("SASRec-bucketed")
     with pytest.raises(CheckpointError, match="learned item IDs of Skewed"):

@@ -49,9 +49,9 @@ def test_frozen_parameters_stay_bit_equal(tiny_root) -> None:
     trainer._train_epoch(train, 0)
     changed = {name for name, p in model.named_parameters() if not torch.equal(p, before[name])}
     trainable = {name for name, p in model.named_parameters() if p.requires_grad}
-    assert trainable == {name for name in before if name.startswith(("moe_adaptor.", "item_embedding."))}
+    assert trainable == {name for name in before if name.startswith(("moe_adaptor.", "item_embedding.", "LayerNorm."))}
     assert changed == trainable
-    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters() if name.startswith(("trm_encoder.", "position_embedding.", "LayerNorm.")))
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters() if name.startswith(("trm_encoder.", "position_embedding.")))
 
 
 def test_unseen_item_with_targets_text_scores_as_the_target(tmp_path) -> None:
@@ -102,6 +102,23 @@ def test_checkpoint_with_other_shapes_names_the_parameter(tiny_root, tmp_path) -
     *_, wider = build(tiny_root, n_exps=4)
     with pytest.raises(CheckpointError, match=r"moe_adaptor\.w_gate.*\(384, 8\).*\(384, 4\)"):
         load_pretrained(wider, result["checkpoint"])
+
+
+def test_checkpoint_without_the_transformer_is_refused(tiny_root, tmp_path) -> None:
+    """Fine-tuning would freeze a random Transformer: refused before anything is loaded."""
+    result = run("UniSRec", "Tiny", config_dict={**TINY_CONFIG, "data_path": str(tiny_root), "checkpoint_dir": str(tmp_path)})
+    checkpoint = load_checkpoint(result["checkpoint"])
+    kept = {name: value for name, value in checkpoint["state_dict"].items() if name.startswith("moe_adaptor.")}
+    adaptor_only = tmp_path / "adaptor-only.pth"
+    torch.save({**checkpoint, "state_dict": kept}, adaptor_only)
+    *_, model = build(tiny_root)
+    before = {name: value.clone() for name, value in model.state_dict().items()}
+    encoder = [name for name in before if not name.startswith("moe_adaptor.")]
+    with pytest.raises(CheckpointError, match=rf"adaptor-only.pth: no weights for position_embedding.weight and "
+                                              rf"{len(encoder) - 1} more \(the sequence encoder"):
+        load_pretrained(model, adaptor_only)
+    assert all(torch.equal(value, before[name]) for name, value in model.state_dict().items())
+    assert load_pretrained(model, result["checkpoint"])["new"] == []
 
 
 def test_bad_inputs_are_one_line_errors(tiny_root, tmp_path) -> None:

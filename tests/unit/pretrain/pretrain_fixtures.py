@@ -27,6 +27,7 @@ TINY_PRETRAIN = {
     "train_batch_size": 24, "show_progress": False, "seed": 11, "learning_rate": 0.005,
     "pretrain_epochs": 2, "save_step": 1, "checkpoint_steps": 0, "MAX_ITEM_LIST_LENGTH": 8,
     "use_gpu": False,  # unit tests run on CPU on any machine
+    "transfer_eval": "",  # tests that watch transfer name the fixture's own domains
 }
 """Small and fast; dropout stays on (the paper's 0.5) unless a test turns it off."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from pretrain_fixtures import NO_RANDOMNESS, build
@@ -11,7 +12,7 @@ from recbole.data.interaction import Interaction
 
 from recbole_unisrec.data.dataloader import TARGETS_FIELD
 from recbole_unisrec.data.pretrain_loader import (
-    AUG_LENGTH, AUG_POSITIONS, AUG_ROWS, PRETRAIN_VECTORS, SEQ_ROWS, TARGET_ROWS,
+    AUG_LENGTH, AUG_POSITIONS, AUG_ROWS, PRETRAIN_VECTORS, ROW_USERS, SEQ_ROWS, TARGET_ROWS,
 )
 from recbole_unisrec.model.unisrec import _masked_cross_entropy
 
@@ -22,9 +23,10 @@ def _encode_alone(model, vectors: torch.Tensor) -> torch.Tensor:
 
 
 def _reference_terms(model, batch, index, draws, plm, word) -> tuple[float, float]:
-    """Both terms, one prefix at a time, in float64 with math.exp / math.log."""
+    """Both terms, one prefix at a time, in float64 with math.exp / math.log; a candidate with the
+    query's next item or of the query's own user is no negative."""
     keep, item_drop, word_drop = draws
-    sequences, items, views, ids = [], [], [], []
+    sequences, items, views, ids, users = [], [], [], [], []
     for row, source in enumerate(index):
         for t in range(int(batch["item_length"][row])):
             target = int(batch[TARGETS_FIELD][row, t])
@@ -41,13 +43,15 @@ def _reference_terms(model, batch, index, draws, plm, word) -> tuple[float, floa
             items.append(F.normalize(model.moe_adaptor(plm[target]), dim=0).double())
             views.append(F.normalize(_encode_alone(model, augmented), dim=0).double())
             ids.append(target)
+            users.append(int(batch[ROW_USERS][row]))
     tau = model.temperature
     totals = []
     for candidates in (items, views):
         total = 0.0
         for i, query in enumerate(sequences):
             positive = math.exp(float(query @ candidates[i]) / tau)
-            others = sum(math.exp(float(query @ candidates[j]) / tau) for j in range(len(ids)) if j != i and ids[j] != ids[i])
+            others = sum(math.exp(float(query @ candidates[j]) / tau) for j in range(len(ids))
+                         if j != i and ids[j] != ids[i] and users[j] != users[i])
             total += -math.log(positive / (positive + others))
         totals.append(total / len(ids))
     return totals[0], totals[1]
@@ -91,8 +95,8 @@ def test_changing_masked_logits_leaves_the_loss_unchanged() -> None:
     assert not torch.equal(_masked_cross_entropy(unmasked, positives, masked), loss.detach())
 
 
-def _two_sequence_batch(plm: torch.Tensor, first_target: int, second_target: int) -> Interaction:
-    """Sequences (1, 2) and (3, 4), their next items given; no augmentation (views = sequences)."""
+def _two_sequence_batch(plm: torch.Tensor, first_target: int, second_target: int, users: tuple[int, int] = (1, 2)) -> Interaction:
+    """Sequences (1, 2) and (3, 4) of ``users``, their next items given; no augmentation (views = sequences)."""
     vectors = plm[[0, 1, 2, 3, 4, first_target, second_target]]
     seq_rows = torch.tensor([[1, 2], [3, 4]])
     return Interaction({
@@ -105,6 +109,7 @@ def _two_sequence_batch(plm: torch.Tensor, first_target: int, second_target: int
         AUG_ROWS: seq_rows,
         AUG_LENGTH: torch.tensor([2, 2]),
         AUG_POSITIONS: torch.tensor([[0, 1], [0, 1]]),
+        ROW_USERS: torch.tensor(users),
     })
 
 
@@ -121,6 +126,32 @@ def test_same_next_item_is_no_negative(corpus_root) -> None:
     assert float(different[0]) > 0.0 and float(different[1]) > 0.0
 
 
+def test_own_user_is_no_negative(corpus_root) -> None:
+    """Two sequences of one user (a packed row's prefixes, or two windows of one history): each
+    one's only other candidate is its own user's, masked, so both terms are exactly zero."""
+    _, dataset, _, model = build(corpus_root, **NO_RANDOMNESS)
+    model.eval()
+    plm = dataset.plm_embedding.weight
+    with torch.no_grad():
+        same_user = model.pretrain_terms(_two_sequence_batch(plm, 5, 6, users=(7, 7)))
+        two_users = model.pretrain_terms(_two_sequence_batch(plm, 5, 6, users=(7, 8)))
+    assert float(same_user[0]) == 0.0 and float(same_user[1]) == 0.0
+    assert float(two_users[0]) > 0.0 and float(two_users[1]) > 0.0
+
+
+def test_loader_batches_name_each_rows_user(corpus_root) -> None:
+    _, _, loader, _ = build(corpus_root)
+    batch = next(iter(loader))
+    users = batch[ROW_USERS]
+    feat = loader._dataset.inter_feat
+    for row in range(len(users)):
+        length = int(batch["item_length"][row])
+        history = batch["item_id_list"][row, :length]
+        rows_of_user = feat["user_id"] == users[row]
+        first_items = feat["item_id_list"][rows_of_user][:, 0]
+        assert bool((first_items == history[0]).any()), "the row's first item is one of its user's histories"
+
+
 def test_tiny_temperature_does_not_overflow(corpus_root) -> None:
     _, _, loader, model = build(corpus_root, temperature=1e-6)
     batch = next(iter(loader))
@@ -128,3 +159,20 @@ def test_tiny_temperature_does_not_overflow(corpus_root) -> None:
     assert torch.isfinite(loss)
     loss.backward()
     assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+@pytest.mark.parametrize("per_occurrence", [True, False])
+def test_adaptor_runs_per_occurrence_or_per_distinct_item(corpus_root, per_occurrence: bool) -> None:
+    """As the original code: one adaptor pass (own dropout mask, own gate noise) for every input
+    slot, every target and every augmented slot; or one per distinct vector of the batch."""
+    _, _, loader, model = build(corpus_root, adaptor_per_occurrence=per_occurrence)
+    batch = next(iter(loader))
+    rows_seen = []
+    original = model.moe_adaptor.forward
+    model.moe_adaptor.forward = lambda x: rows_seen.append(x.reshape(-1, x.shape[-1]).shape[0]) or original(x)
+    model.pretrain_terms(batch)
+    if per_occurrence:
+        slots = int(batch["item_length"].sum()), int((batch[TARGETS_FIELD] > 0).sum()), int(batch[AUG_LENGTH].sum())
+        assert rows_seen == list(slots)
+    else:
+        assert rows_seen == [len(batch[PRETRAIN_VECTORS])]

@@ -10,6 +10,7 @@
     encode -d Scientific                           # text vectors (cached next to the data)
     recommend --checkpoint CKPT -d Scientific --history "B00TNNWMXI B00IBZE2EQ" -k 10
     evaluate -p CKPT -d Office [--split valid]     # full-ranking Recall/NDCG@10/50; zero-shot for a pre-trained one
+    plot-transfer saved/UniSRec-BTGYMS-transfer.csv --out results/pretraining   # loss and zero-shot NDCG@10 by epoch
 """
 from __future__ import annotations
 
@@ -154,6 +155,17 @@ def _evaluate(args: argparse.Namespace) -> dict | None:
     return None
 
 
+def _plot_transfer(args: argparse.Namespace) -> dict:
+    """``plot-transfer``: pre-training curves of one or more runs (their ``-transfer.csv`` files)."""
+    from recbole_unisrec.analysis.transfer_curve import read_transfer_log, write_curve
+
+    labels = args.labels or [None] * len(args.csv)
+    if len(labels) != len(args.csv):
+        raise ValueError(f"{len(labels)} labels for {len(args.csv)} files")
+    logs = [read_transfer_log(path, label) for path, label in zip(args.csv, labels)]
+    return {"written": [str(path) for path in write_curve(args.out, logs, caption=args.caption, title=args.title)]}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recbole_unisrec", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -225,6 +237,14 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", choices=["test", "valid"])
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.set_defaults(run=_evaluate)
+
+    curve = commands.add_parser("plot-transfer", help="chart and table of pre-training loss and zero-shot NDCG@10")
+    curve.add_argument("csv", nargs="+", help="UniSRec-<corpus>-transfer.csv files written by run_pretrain.py")
+    curve.add_argument("--labels", nargs="+", default=None, help="one label per file (default: its folder name)")
+    curve.add_argument("--out", required=True, help="writes OUT.md and OUT.png")
+    curve.add_argument("--caption", default="", help="text above the table")
+    curve.add_argument("--title", default="", help="title of the chart")
+    curve.set_defaults(run=_plot_transfer)
 
     imp = commands.add_parser("import-checkpoint", help="rewrite a checkpoint of the original UniSRec code in this "
                                                         "project's format (read without running its code)")

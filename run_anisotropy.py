@@ -13,7 +13,6 @@ Without -p only the raw text vectors are measured.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shlex
 import sys
@@ -21,16 +20,15 @@ import time
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
 from recbole_unisrec.analysis.anisotropy import DEFAULT_DATASETS, anisotropy, describe, write_report
+from recbole_unisrec.cli import run_script, script_parser
 
 
 def main(argv: list[str] | None = None) -> list:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = script_parser(__doc__)
     parser.add_argument("-p", "--pretrained", default=None, help="UniSRec checkpoint whose adaptor is measured")
     parser.add_argument("-d", "--datasets", nargs="+", default=list(DEFAULT_DATASETS), help="data sets (domains)")
     parser.add_argument("-n", "--items", type=int, default=1000, help="items sampled per data set (default: 1000)")
     parser.add_argument("--seed", type=int, default=2020, help="sampling seed (default: 2020)")
-    parser.add_argument("--data_root", default=None, help="folder holding the data sets (default: the shipped dataset/)")
     parser.add_argument("--cached-only", action="store_true", help="refuse to encode: every data set needs cached vectors")
     parser.add_argument("--out", default="results/anisotropy", help="output path without suffix (default: results/anisotropy)")
     args = parser.parse_args(argv)
@@ -53,4 +51,4 @@ def main(argv: list[str] | None = None) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -11,25 +11,25 @@ Same atomic files, split and evaluation as UniSRec (props/data.yaml); width 300 
 """
 from __future__ import annotations
 
-import argparse
 import json
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
 from recbole_unisrec.baselines import run_baseline
+from recbole_unisrec.cli import run_script, script_parser, with_data_root
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = script_parser(__doc__)
     parser.add_argument("-m", "--model", default="SASRec", help="RecBole sequential model, FDSAText or S3RecText")
-    parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under data_path)")
+    parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under --data-root)")
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files")
     args, overrides = parser.parse_known_args(argv)
-    result = run_baseline(args.model, args.dataset, config_file_list=args.config_files, overrides=overrides)
+    result = run_baseline(args.model, args.dataset, config_file_list=args.config_files,
+                          overrides=with_data_root(args.data_root, overrides))
     print(json.dumps({key: result[key] for key in ("model", "dataset", "train_stage", "seed", "test_result",
                                                     "train_seconds", "trainable_parameters", "checkpoint")}, indent=1))
     return result
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

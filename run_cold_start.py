@@ -17,7 +17,6 @@ files instead of (or besides) checkpoint paths: each model's checkpoint of --see
 """
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
 from recbole_unisrec.analysis.cold_start import DEFAULT_BINS, cold_start, write_report
+from recbole_unisrec.cli import run_script, script_parser, with_data_root
 from recbole_unisrec.compare import read_runs
 
 
@@ -44,8 +44,7 @@ def checkpoints_of_runs(paths: list[str], seed: int) -> tuple[list[str], list[st
 
 
 def main(argv: list[str] | None = None) -> list:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = script_parser(__doc__, data_root_default="the checkpoint's, else the shipped dataset/")
     parser.add_argument("checkpoints", nargs="*", help="saved model checkpoints (.pth)")
     parser.add_argument("--runs", nargs="+", default=[], help="run_compare.py OUT.runs.csv files: their checkpoints")
     parser.add_argument("--seed", type=int, default=2020, help="with --runs: the seed whose runs to analyse")
@@ -54,7 +53,6 @@ def main(argv: list[str] | None = None) -> list:
     parser.add_argument("--bins", nargs="+", type=int, default=list(DEFAULT_BINS),
                         help="lower bounds of the popularity groups (default: 0 1 5 10)")
     parser.add_argument("-k", type=int, default=10, help="cut-off of NDCG and Recall (default: 10)")
-    parser.add_argument("--data_root", default=None, help="folder holding the data sets (default: the checkpoint's)")
     parser.add_argument("--out", default=None, help="output path without suffix (default: results/<dataset>-cold-start)")
     args, overrides = parser.parse_known_args(argv)
     command = "python run_cold_start.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
@@ -67,7 +65,7 @@ def main(argv: list[str] | None = None) -> list:
     if not checkpoints:
         parser.error("give checkpoints or --runs")
     started = time.perf_counter()
-    results = cold_start(checkpoints, args.dataset, labels, args.bins, args.k, args.data_root, overrides)
+    results = cold_start(checkpoints, args.dataset, labels, args.bins, args.k, overrides=with_data_root(args.data_root, overrides))
     dataset = results[0].dataset
     caption = (f"{dataset}, test set (leave-one-out, full ranking over all items); users grouped by how often "
                f"their test item occurs in the training split; the *all* row equals RecBole's test evaluation of "
@@ -83,4 +81,4 @@ def main(argv: list[str] | None = None) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

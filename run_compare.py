@@ -19,13 +19,13 @@ import shlex
 import sys
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
+from recbole_unisrec.cli import run_script, script_parser, with_data_root
 from recbole_unisrec.compare import compare
 
 
 def main(argv: list[str] | None = None) -> list:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
-    parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under data_path)")
+    parser = script_parser(__doc__)
+    parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under --data-root)")
     parser.add_argument("-m", "--models", nargs="+", required=True, help="models: NAME, NAME:STAGE or NAME@CKPT[:STAGE]")
     parser.add_argument("--seeds", nargs="+", type=int, default=[2020], help="one run per seed (default: 2020)")
     parser.add_argument("--epochs", type=int, default=None, help="maximum training epochs of every run")
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> list:
     args, overrides = parser.parse_known_args(argv)
     command = "python run_compare.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
     paths = compare(args.models, args.dataset, args.seeds, args.out or f"results/{args.dataset}-compare",
-                    epochs=args.epochs, config_file_list=args.config_files, overrides=overrides,
+                    epochs=args.epochs, config_file_list=args.config_files, overrides=with_data_root(args.data_root, overrides),
                     freeze=args.freeze, command=command, resume=args.resume)
     for path in paths:
         print(path)
@@ -46,4 +46,4 @@ def main(argv: list[str] | None = None) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -11,22 +11,23 @@ from __future__ import annotations
 import argparse
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
+from recbole_unisrec.cli import run_script, script_parser, with_data_root
 from recbole_unisrec.config import PROPS
 from recbole_unisrec.quick_start import run
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under data_path)")
+    parser = script_parser(__doc__)
+    parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under --data-root)")
     parser.add_argument("-p", "--pretrained", default=None, help="pre-trained checkpoint to start from")
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True,
                         help="with -p, keep the Transformer and position embedding frozen; --no-freeze trains everything")
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files")
     args, overrides = parser.parse_known_args(argv)
     config_files = [str(PROPS / "finetune.yaml"), *(args.config_files or [])]
-    return run("UniSRec", args.dataset, config_file_list=config_files, overrides=overrides,
+    return run("UniSRec", args.dataset, config_file_list=config_files, overrides=with_data_root(args.data_root, overrides),
                pretrained=args.pretrained, freeze=args.freeze)
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -23,14 +23,14 @@ import shlex
 import sys
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
+from recbole_unisrec.cli import run_script, script_parser, with_data_root
 from recbole_unisrec.hyper import hyper_search
 
 
 def main(argv: list[str] | None = None) -> list:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     allow_abbrev=False)
+    parser = script_parser(__doc__)
     parser.add_argument("-m", "--model", default="UniSRec", help="UniSRec, FDSAText, S3RecText or a RecBole sequential model")
-    parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under data_path)")
+    parser.add_argument("-d", "--dataset", default="Scientific", help="data set name (folder under --data-root)")
     parser.add_argument("--space", required=True, help="search space file, e.g. props/hyper/UniSRec.hyper")
     parser.add_argument("--algo", default="exhaustive", choices=["exhaustive", "random", "bayes"], help="search algorithm")
     parser.add_argument("--max-evals", type=int, default=None, help="number of trials (exhaustive: at most this many)")
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> list:
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files")
     args, overrides = parser.parse_known_args(argv)
     command = "python run_hyper.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
+    overrides = with_data_root(args.data_root, overrides)
     if args.epochs is not None:
         overrides = [*overrides, f"--epochs={args.epochs}"]
     paths = hyper_search(args.model, args.dataset, args.space, args.out or f"results/hyper-{args.model}-{args.dataset}",
@@ -56,4 +57,4 @@ def main(argv: list[str] | None = None) -> list:
 
 
 if __name__ == "__main__":
-    main()
+    run_script(main)

@@ -19,18 +19,16 @@ other busy processes a step of the default corpus took 1.3 s with one thread and
 from __future__ import annotations
 
 import argparse
-import sys
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
 from recbole_unisrec import distributed
-from recbole_unisrec.checkpoint import CheckpointError
-from recbole_unisrec.fileio import DataFormatError
+from recbole_unisrec.cli import run_script, script_parser, with_data_root
 from recbole_unisrec.quick_start import pretrain
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-d", "--dataset", default=None, help="corpus (or data set) name under data_path")
+    parser = script_parser(__doc__)
+    parser.add_argument("-d", "--dataset", default=None, help="corpus (or data set) name under --data-root")
     parser.add_argument("--domains", default=None,
                         help="comma-separated data sets to pre-train on; their corpus is built if missing")
     parser.add_argument("--resume", default=None, metavar="CKPT", help="continue from a pre-training checkpoint")
@@ -46,14 +44,10 @@ def main(argv: list[str] | None = None) -> dict:
     domains = [name.strip() for name in args.domains.split(",") if name.strip()] if args.domains else None
     try:
         return pretrain(dataset=args.dataset, domains=domains, config_file_list=args.config_files,
-                        overrides=overrides, resume=args.resume)
+                        overrides=with_data_root(args.data_root, overrides), resume=args.resume)
     finally:
         distributed.destroy()
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (CheckpointError, DataFormatError, FileNotFoundError, ValueError) as error:
-        print(f"run_pretrain.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -60,7 +60,7 @@ def generate(folder: Path, rows: int, compress: bool, seed: int = 0) -> tuple[Pa
 def measure(interactions: str, items: str, out: str) -> None:
     """Run in the child process: convert and print timings and peak memory as JSON."""
     from recbole_unisrec.data.convert.common import write_dataset
-    from recbole_unisrec.data.convert.table import load_table
+    from recbole_unisrec.data.convert.raw.table import load_table
 
     imported_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # the package imports torch
     started = time.perf_counter()

@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from recbole_unisrec.data.layout import SHIPPED_DATA
@@ -25,7 +26,7 @@ from recbole_unisrec.original import DEFAULT_PLM_SUFFIX
 
 
 def _convert(args: argparse.Namespace) -> dict:
-    from recbole_unisrec.data import convert
+    from recbole_unisrec.data.convert import shared
     from recbole_unisrec.data.convert.common import write_dataset
     from recbole_unisrec.data.layout import pack_for_shipping
 
@@ -35,15 +36,15 @@ def _convert(args: argparse.Namespace) -> dict:
     if args.source == "shared":
         if not args.all and not args.name:
             raise ValueError("convert shared needs --name NAME or --all")
-        names = list(convert.SHARED_SOURCES) if args.all else [args.name]
-        stats = {name: convert.convert_shared(name, Path(args.shared_root), out) for name in names}
+        names = list(shared.SHARED_SOURCES) if args.all else [args.name]
+        stats = {name: shared.convert_shared(name, Path(args.shared_root), out) for name in names}
     elif args.source == "amazon2018":
-        from recbole_unisrec.data.convert.amazon2018_raw import load_amazon2018
+        from recbole_unisrec.data.convert.raw.amazon2018_raw import load_amazon2018
 
         data = load_amazon2018(Path(args.ratings), Path(args.meta), args.name, user_k=args.k, item_k=args.k)
         stats = {args.name: write_dataset(data, out)}
     elif args.source == "table":
-        from recbole_unisrec.data.convert.table import load_table
+        from recbole_unisrec.data.convert.raw.table import load_table
 
         if not (args.interactions and args.items and args.name):
             raise ValueError("convert table needs --interactions FILE --items FILE --name NAME")
@@ -52,7 +53,7 @@ def _convert(args: argparse.Namespace) -> dict:
                           text_columns=[c.strip() for c in args.text_cols.split(",") if c.strip()], k=args.k)
         stats = {args.name: write_dataset(data, out)}
     else:
-        from recbole_unisrec.data.convert.online_retail import load_online_retail
+        from recbole_unisrec.data.convert.raw.online_retail import load_online_retail
 
         data = load_online_retail(Path(args.csv), args.name, user_k=args.k, item_k=args.k, encoding=args.encoding)
         stats = {args.name: write_dataset(data, out)}
@@ -100,8 +101,8 @@ def _import_checkpoint(args: argparse.Namespace) -> dict:
 
 def _recommend(args: argparse.Namespace) -> dict | None:
     """``recommend``: rank catalog items after one history (printed) or many (written to a file)."""
-    from recbole_unisrec.fileio import atomic_write
     from recbole_unisrec.serving import Recommender, read_catalog, read_histories
+    from recbole_unisrec.serving.recommend_command import print_recommendations, recommendations_json, write_recommendations
 
     if args.k < 1:
         raise ValueError(f"-k must be a positive integer, got {args.k}")
@@ -117,29 +118,13 @@ def _recommend(args: argparse.Namespace) -> dict | None:
     if args.history is not None:
         result = rec.recommend(args.history, k=args.k, exclude_history=exclude)
         if args.json:
-            return {"history": args.history.split(), "mode": rec.mode, "recommendations": [
-                {"rank": rank, "item_id": r.item_id, "score": round(r.score, 6), "text": r.text, "text_only": r.text_only}
-                for rank, r in enumerate(result, start=1)]}
-        transductive = rec.mode == "transductive"
-        width = max([len(r.item_id) + transductive for r in result] + [7])
-        print(f"{'rank':>4}  {'item_id':<{width}}  {'score':>9}  text")
-        for rank, r in enumerate(result, start=1):
-            mark = "*" if transductive and r.text_only else ""
-            text = r.text if len(r.text) <= 100 else r.text[:99] + "\u2026"
-            print(f"{rank:>4}  {r.item_id + mark:<{width}}  {r.score:>9.4f}  {text}")
-        if transductive and any(r.text_only for r in result):
-            print("* no learned ID vector: scored on text only")
-        if result.history_text_only:
-            print(f"history items scored on text only: {' '.join(result.history_text_only)}")
+            return recommendations_json(args.history, rec.mode, result)
+        print_recommendations(result, rec.mode)
         return None
     histories = read_histories(args.histories)
     labels = [f"{args.histories}: user {user!r}" for user, _ in histories]
     results = rec.recommend_batch([items for _, items in histories], k=args.k, exclude_history=exclude, labels=labels)
-    with atomic_write(args.output) as handle:
-        handle.write("user\trank\titem_id\tscore\ttext_only\n")
-        for (user, _), result in zip(histories, results):
-            for rank, r in enumerate(result, start=1):
-                handle.write(f"{user}\t{rank}\t{r.item_id}\t{r.score:.6f}\t{int(r.text_only)}\n")
+    write_recommendations(args.output, [user for user, _ in histories], results)
     return {"histories": len(histories), "k": args.k, "items_in_catalog": len(rec), "mode": rec.mode, "output": str(args.output)}
 
 
@@ -169,6 +154,7 @@ def _plot_transfer(args: argparse.Namespace) -> dict:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recbole_unisrec", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
 
     conv = commands.add_parser("convert", help="turn a source into the project's atomic files")
@@ -257,12 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import recbole_unisrec  # noqa: F401  (compat fixes)
 
+    from recbole_unisrec.cli import is_user_error, one_line
+
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
     try:
         result = args.run(args)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:  # a user's mistake is one line (the traceback with --debug); a bug is raised
+        if not is_user_error(error):
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"error: {one_line(error)}", file=sys.stderr)
         return 2
     if result is not None:  # a command that printed its own output returns None
         print(json.dumps(result, indent=2))

@@ -14,7 +14,7 @@ from typing import Any
 from recbole.utils import init_logger, init_seed
 
 from recbole_unisrec.config import PROPS, Config, parse_overrides
-from recbole_unisrec.quick_start import run
+from recbole_unisrec.runner import run
 
 BASELINE_PROPS = PROPS / "baseline.yaml"
 
@@ -32,7 +32,7 @@ def run_baseline(
     saved: bool = True,
 ) -> dict[str, Any]:
     """One baseline run (train, keep the best validation epoch, test); the result dict of
-    :func:`recbole_unisrec.quick_start.run`."""
+    :func:`recbole_unisrec.runner.run`."""
     files = baseline_config_files(config_file_list)
     config_dict = dict(config_dict or {})
     if model == "S3RecText" and not _names_stage(config_dict, overrides):
@@ -54,10 +54,12 @@ def pretrain_s3rec_text(
     """S3RecText's self-supervised stage: ``pretrain_epochs`` epochs over one row per user.
     Returns the last checkpoint's path and the training wall time in seconds."""
     from recbole_unisrec.data.dataset import UniSRecDataset
+    from recbole_unisrec.data.layout import require_dataset
     from recbole_unisrec.model.text_baselines import S3RecText, S3RecTextTrainer, UserSequenceDataLoader
 
     config = Config(model="S3RecText", dataset=dataset, config_file_list=config_file_list,
                     config_dict={**(config_dict or {}), "train_stage": "pretrain"}, overrides=overrides)
+    require_dataset(config["data_path"], dataset)  # before the log starts, as in run()
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
     logger = getLogger()

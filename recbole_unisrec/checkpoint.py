@@ -15,15 +15,13 @@ from typing import Any
 import torch
 from torch import nn
 
+from recbole_unisrec.fileio import CheckpointError
+
 DOMAIN_SPECIFIC = ("item_embedding.",)
 """Parameters that belong to one data set's items and are never transferred."""
 FROZEN_IN_FINETUNING = ("position_embedding.", "trm_encoder.")
 """What parameter-efficient fine-tuning keeps as pre-trained: the position embedding and the
 Transformer layers (as the original code; the adaptor, the input LayerNorm and an ID embedding train)."""
-
-
-class CheckpointError(ValueError):
-    pass
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -58,16 +56,18 @@ def checkpoint_config(checkpoint: dict[str, Any]) -> dict[str, Any]:
 
 
 def load_pretrained(model: nn.Module, path: str | os.PathLike, text_encoder: str | None = None,
-                    text_pooling: str | None = None) -> dict[str, list[str]]:
+                    text_pooling: str | None = None, checkpoint: dict[str, Any] | None = None) -> dict[str, list[str]]:
     """Copy into ``model`` every parameter the checkpoint shares with it, domain tables excepted.
 
     ``text_encoder`` / ``text_pooling``: this run's settings; one that differs from the
     checkpoint's is an error (its adaptor was trained on other text vectors). Returns the names
     ``loaded``, ``new`` (in the model only) and ``skipped`` (in the checkpoint only, or
-    domain-specific). A shape that differs is an error naming the parameter.
+    domain-specific). A shape that differs is an error naming the parameter. ``checkpoint``: the
+    file's content where the caller has loaded it already (:func:`load_checkpoint`).
     """
     logger = getLogger()
-    checkpoint = load_checkpoint(path, map_location="cpu")
+    if checkpoint is None:
+        checkpoint = load_checkpoint(path, map_location="cpu")
     config = checkpoint_config(checkpoint)
     for key, ours in (("text_encoder", text_encoder), ("text_pooling", text_pooling)):
         theirs = config.get(key)

@@ -37,7 +37,11 @@ class Config(RecBoleConfig):
         if model is None:  # named in a config file, config_dict or --model= (as HyperTuning's fixed files do)
             model = self.external_config_dict.get("model")
         if isinstance(model, str):
-            model = get_model(model)
+            try:
+                model = get_model(model)
+            except ModuleNotFoundError as error:  # RecBole's lookup ends in exlib_recommender, which imports lightgbm
+                missing = f" ({error})" if error.name and error.name in model.lower() else ""
+                raise ValueError(f"unknown model {model!r}{missing}") from None
         return super()._get_model_and_dataset(model, dataset)
 
     def _init_device(self):
@@ -98,14 +102,24 @@ def known_settings() -> dict[str, object]:
     return known
 
 
+DATA_FOLDER_SPELLINGS = {"dataroot", "datafolder", "datadir"}
+"""Names (lower case, without ``-`` and ``_``) a user may try for RecBole's ``data_path``."""
+
+
+def setting_hint(key: str, known: dict[str, object]) -> str:
+    """``"; did you mean ..."`` for an unknown setting ``key``, or ``""``."""
+    if key.replace("-", "").replace("_", "").lower() in DATA_FOLDER_SPELLINGS:
+        return "; the folder holding the data sets is --data-root DIR (data_path in a config file)"
+    close = difflib.get_close_matches(key, known, n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def check_user_settings(user: dict, final: dict) -> None:
     """Unknown keys and values of the wrong type fail here, before any data is loaded."""
     known = known_settings()
     for key, value in user.items():
         if key not in known:
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ValueError(f"unknown setting {key!r}{hint}")
+            raise ValueError(f"unknown setting {key!r}{setting_hint(key, known)}")
         default = known[key]
         if default is None or value is None:
             continue

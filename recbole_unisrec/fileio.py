@@ -30,6 +30,11 @@ class DataFormatError(ValueError):
         self.line = line
 
 
+class CheckpointError(ValueError):
+    """A file that is not a usable checkpoint; the message names it. Defined here, below every
+    module that raises it (:mod:`recbole_unisrec.checkpoint` offers it under its usual name)."""
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it to ``path``, else delete it."""

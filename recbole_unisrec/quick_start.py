@@ -1,95 +1,18 @@
-"""The functions the run scripts call: one RecBole run (train, validate, test) of any model."""
+"""The functions the run scripts call: one RecBole run (train, validate, test) of any model
+(:func:`run`, from :mod:`recbole_unisrec.runner`), the hyper-parameter search's objective, and
+multi-domain pre-training."""
 from __future__ import annotations
 
-import os
 import time
 from logging import getLogger
 from typing import Any
 
-import torch
 import yaml
-from recbole.utils import get_local_time, init_logger, init_seed
+from recbole.utils import init_logger, init_seed
 
-from recbole_unisrec.checkpoint import count_parameters, freeze_for_finetuning, load_pretrained
 from recbole_unisrec.config import PROPS, Config, parse_overrides
-from recbole_unisrec.data.preparation import data_preparation
-from recbole_unisrec.registry import create_dataset, get_model, get_trainer
-
-
-def run(
-    model: str,
-    dataset: str,
-    config_file_list: list[str] | None = None,
-    config_dict: dict[str, Any] | None = None,
-    overrides: list[str] | None = None,
-    pretrained: str | None = None,
-    freeze: bool = True,
-    saved: bool = True,
-) -> dict[str, Any]:
-    """Train ``model`` on ``dataset``, keep the best validation epoch, evaluate it on test.
-
-    ``pretrained`` loads a checkpoint's transferable weights first; with ``freeze`` only the
-    adaptor, the input LayerNorm (and an ID embedding) then train, as in the original code.
-    """
-    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, overrides=overrides)
-    init_seed(config["seed"], config["reproducibility"])
-    init_logger(config)
-    logger = getLogger()
-    logger.info(config)
-
-    data = create_dataset(config)
-    train_data, valid_data, test_data = data_preparation(config, data)
-
-    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
-    net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
-    if pretrained:
-        load_pretrained(net, pretrained, text_encoder=config["text_encoder"], text_pooling=config["text_pooling"])
-        if freeze:
-            freeze_for_finetuning(net)
-    trainable, total = count_parameters(net)
-    logger.info(net)
-    logger.info(f"Trainable parameters: {trainable:,} of {total:,}")
-
-    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
-    trainer.saved_model_file = unique_checkpoint_path(config)
-    started = time.perf_counter()
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
-    train_seconds = time.perf_counter() - started
-    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
-    if saved and config["local_rank"] == 0:
-        from recbole_unisrec.serving import add_serving_info
-
-        add_serving_info(trainer.saved_model_file, data, missing_ok=True)  # item ids and encoder, for serving
-    logger.info(f"best valid: {dict(best_valid_result or {})}")
-    logger.info(f"test result: {dict(test_result)}")
-    return {
-        "model": config["model"],
-        "dataset": config["dataset"],
-        "train_stage": config["train_stage"],
-        "seed": config["seed"],
-        "best_valid_score": float(best_valid_score),
-        "valid_score_bigger": config["valid_metric_bigger"],
-        "valid_metric": config["valid_metric"].lower(),
-        "best_valid_result": {k: float(v) for k, v in (best_valid_result or {}).items()},
-        "test_result": {k: float(v) for k, v in test_result.items()},
-        "train_seconds": train_seconds,
-        "trainable_parameters": trainable,
-        "checkpoint": trainer.saved_model_file if saved else None,
-        "device": device_name(config["device"]),
-    }
-
-
-def device_name(device: torch.device) -> str:
-    """``"cpu"`` or the card's name (``"NVIDIA H200"``), as the results tables record it."""
-    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
-
-
-def unique_checkpoint_path(config) -> str:
-    """RecBole names checkpoints ``<model>-<time to the second>.pth``: two runs started in the same
-    second overwrite each other's best model. Add the data set, stage and process id."""
-    stage = f"-{config['train_stage']}" if config["train_stage"] else ""
-    name = f"{config['model']}-{config['dataset']}{stage}-{get_local_time()}-{os.getpid()}.pth"
-    return os.path.join(config["checkpoint_dir"], name)
+from recbole_unisrec.registry import create_dataset, get_model
+from recbole_unisrec.runner import device_name, run, unique_checkpoint_path  # noqa: F401  (offered here as before)
 
 
 def objective_function(
@@ -107,7 +30,7 @@ def objective_function(
     run_finetune.py (and may start from ``pretrained``); any other model is a baseline with
     ``props/baseline.yaml`` (:func:`recbole_unisrec.baselines.run_baseline`).
     """
-    from recbole_unisrec.baselines import run_baseline  # it imports this module
+    from recbole_unisrec.baselines import run_baseline  # at call time: tests replace it
 
     config_dict = dict(config_dict or {})
     files = list(config_file_list or [])
@@ -162,7 +85,8 @@ def pretrain(
     from recbole_unisrec import distributed
     from recbole_unisrec.checkpoint import load_checkpoint
     from recbole_unisrec.config import PROPS, parse_overrides
-    from recbole_unisrec.data.corpus import build_corpus, corpus_name, read_domains
+    from recbole_unisrec.data.corpus import build_corpus, check_domains, corpus_name, read_domains
+    from recbole_unisrec.data.layout import require_dataset
     from recbole_unisrec.data.pretrain_loader import PretrainDataLoader
     from recbole_unisrec.trainer import UniSRecPretrainTrainer
 
@@ -185,13 +109,17 @@ def pretrain(
                     config_dict=config_dict, overrides=overrides)
     if config["train_stage"] != "pretrain":
         raise ValueError(f"pre-training needs train_stage=pretrain, got {config['train_stage']!r}")
+    data_root = Path(config["data_path"]).parent  # RecBole's data_path names the data set's own folder
+    if not domains:  # a corpus named by -d must be there; one of --domains is built below if missing
+        require_dataset(config["data_path"], dataset)
+    elif not (data_root / dataset / f"{dataset}.domains").is_file():
+        check_domains(list(domains), data_root)
     init_seed(config["seed"], config["reproducibility"])
     if distributed.is_main():
         init_logger(config)
     logger = getLogger()
     logger.info(config)
 
-    data_root = Path(config["data_path"]).parent  # RecBole's data_path names the data set's own folder
     if not distributed.is_main():
         distributed.barrier()  # rank 0 builds the corpus and encodes the text vectors first
     try:

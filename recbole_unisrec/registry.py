@@ -1,27 +1,31 @@
-"""Name lookups that try this plugin first and fall back to RecBole (as RecBole-GNN does)."""
+"""Name lookups that try this plugin first and fall back to RecBole (as RecBole-GNN does).
+
+Imports run one way: this module looks into :mod:`recbole_unisrec.model` and
+:mod:`recbole_unisrec.trainer`, which never import it.
+"""
 from __future__ import annotations
 
-import importlib
 from logging import getLogger
 
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
 
+from recbole_unisrec import model as models
 from recbole_unisrec.data import dataset as datasets
+from recbole_unisrec.model import TEXT_MODELS
 
-TEXT_MODELS: set[str] = set()
-"""Models that read item text vectors; filled by ``recbole_unisrec.model`` as it registers them."""
+__all__ = ["TEXT_MODELS", "create_dataset", "get_model", "get_trainer"]
 
 
 def get_model(name: str) -> type:
-    module = importlib.import_module("recbole_unisrec.model")
-    if hasattr(module, name):
-        return getattr(module, name)
+    if hasattr(models, name):
+        return getattr(models, name)
     return recbole_get_model(name)
 
 
 def get_trainer(model_type, model_name: str) -> type:
-    module = importlib.import_module("recbole_unisrec.trainer")
+    from recbole_unisrec import trainer as module
+
     if hasattr(module, f"{model_name}Trainer"):
         return getattr(module, f"{model_name}Trainer")
     return recbole_get_trainer(model_type, model_name)

@@ -30,7 +30,7 @@ losses of the resumed epochs equal those of an uninterrupted run.
 
 Transfer while pre-training
 ---------------------------
-With ``transfer_eval`` data sets (:class:`~recbole_unisrec.evaluation.ZeroShotTarget`), the model
+With ``transfer_eval`` data sets (:class:`~recbole_unisrec.ranking.ZeroShotTarget`), the model
 is evaluated zero-shot (text only, no training) on each one's validation split after every epoch
 and every ``transfer_eval_step`` steps: a console line, TensorBoard scalars
 ``Transfer/<name>/ndcg@10`` (x = step), and a row of ``UniSRec-<corpus>-transfer.csv`` (rewritten
@@ -264,7 +264,7 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         so all ranks agree on writing the best checkpoint, a collective."""
         if not self.transfer_targets:
             return False
-        from recbole_unisrec.evaluation import evaluate_zero_shot
+        from recbole_unisrec.ranking import evaluate_zero_shot
 
         started = time()
         row: dict[str, float] = {"epoch": round(epochs_done, 4), "step": self.cur_step,

@@ -117,10 +117,13 @@ def sample_domain(data_root: str | os.PathLike, name: str, spec, n: int = 1000, 
     From the cache where it exists; else the sampled texts only are encoded (``encode``) or a
     ``FileNotFoundError`` names the missing cache file.
     """
+    from recbole_unisrec.data.layout import missing_dataset
     from recbole_unisrec.text.cache import read_item_texts, text_vectors, vectors_path
     from recbole_unisrec.text.encoder import encode_texts
 
     folder = Path(data_root) / name
+    if not folder.is_dir():
+        raise missing_dataset(data_root, name, f"folder {folder}")
     _, texts = read_item_texts(folder, name)
     rows = sample_rows(len(texts), n, seed, name)
     path = vectors_path(data_root, name, spec)

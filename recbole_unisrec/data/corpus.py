@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Iterator, TextIO
 
 from recbole_unisrec.data.convert.common import INTER_HEADER, TEXT_HEADER, DatasetStats
+from recbole_unisrec.data.layout import data_root_hint
 from recbole_unisrec.fileio import DataFormatError, atomic_directory, read_lines
 
 logger = logging.getLogger(__name__)
@@ -69,10 +70,8 @@ def domain_file(folder: Path, domain: str, suffix: str) -> Path:
     raise DataFormatError(plain, f"domain {domain}: file not found (nor {packed.name})")
 
 
-def build_corpus(domains: list[str], data_root: Path, out_root: Path, name: str | None = None) -> DatasetStats:
-    """Merge the data sets ``domains`` under ``data_root`` into ``<out_root>/<name>/`` (see module doc)."""
-    data_root, out_root = Path(data_root), Path(out_root)
-    domains = list(domains)
+def check_domains(domains: list[str], data_root: Path) -> None:
+    """A one-line error unless ``domains`` are valid names, each listed once, each a folder under ``data_root``."""
     if not domains:
         raise ValueError("build_corpus needs at least one domain")
     seen: set[str] = set()
@@ -85,7 +84,15 @@ def build_corpus(domains: list[str], data_root: Path, out_root: Path, name: str 
     for domain in domains:
         if not (data_root / domain).is_dir():
             found = available_domains(data_root)
-            raise ValueError(f"unknown domain {domain}: no folder {data_root / domain}; domains found under {data_root}: {', '.join(found) or 'none'}")
+            raise ValueError(f"unknown domain {domain}: no folder {data_root / domain}; domains found under {data_root}: "
+                             f"{', '.join(found) or 'none'}; {data_root_hint(domain)}")
+
+
+def build_corpus(domains: list[str], data_root: Path, out_root: Path, name: str | None = None) -> DatasetStats:
+    """Merge the data sets ``domains`` under ``data_root`` into ``<out_root>/<name>/`` (see module doc)."""
+    data_root, out_root = Path(data_root), Path(out_root)
+    domains = list(domains)
+    check_domains(domains, data_root)
     name = name or corpus_name(domains)
     if not _NAME.fullmatch(name):
         raise ValueError(f"corpus name {name!r} must be letters, digits, '_', '-' or '.'")

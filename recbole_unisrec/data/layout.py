@@ -25,12 +25,36 @@ def known_datasets(data_root: str | os.PathLike) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / f"{p.name}.item2index").is_file())
 
 
+def data_root_hint(name: str) -> str:
+    """How to point a command at the folder that holds data set ``name``: the flag is the same for
+    every run script and command."""
+    return f"give --data-root DIR if {name}/ is in another folder DIR"
+
+
+def missing_dataset(data_root: str | os.PathLike, name: str, missing: str) -> FileNotFoundError:
+    """The error for data set ``name`` that ``data_root`` lacks (it has no ``missing``): it lists
+    the data sets that are there and names the flag for another folder."""
+    found = ", ".join(known_datasets(data_root)) or "none"
+    return FileNotFoundError(f"data set {name!r} has no {missing}; data sets found in {data_root}: {found}; "
+                             f"{data_root_hint(name)}")
+
+
+def require_dataset(dataset_path: str | os.PathLike, name: str) -> None:
+    """Fail, before anything is read, where ``dataset_path`` lacks a split of ``name`` (plain or gzipped)."""
+    folder = Path(dataset_path)
+    for split in SPLITS:
+        plain = folder / f"{name}.{split}.inter"
+        if not plain.is_file() and not plain.with_name(plain.name + ".gz").is_file():
+            raise missing_dataset(folder.parent, name, f"{plain.name} (or .gz) in {folder}")
+
+
 def ensure_unpacked(dataset_path: str | os.PathLike, name: str) -> None:
     """Make sure ``<name>.{train,valid,test}.inter`` exist as plain files in ``dataset_path``.
 
     A missing plain file is unpacked from its ``.gz`` twin (atomically, so a concurrent reader
     never sees half a file). A data set without either raises one clear error.
     """
+    require_dataset(dataset_path, name)
     folder = Path(dataset_path)
     for split in SPLITS:
         plain = folder / f"{name}.{split}.inter"
@@ -38,11 +62,6 @@ def ensure_unpacked(dataset_path: str | os.PathLike, name: str) -> None:
         if plain.is_file():
             check_inter_file(plain)
             continue
-        if not packed.is_file():
-            known = ", ".join(known_datasets(folder.parent)) or "none"
-            raise FileNotFoundError(
-                f"data set {name!r} has no {plain.name} (or .gz) in {folder}; data sets found in {folder.parent}: {known}"
-            )
         check_inter_file(packed)
         with gzip.open(packed, "rb") as source, atomic_write(plain, "wb") as target:
             shutil.copyfileobj(source, target)

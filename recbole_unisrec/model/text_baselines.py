@@ -57,7 +57,6 @@ from recbole_unisrec.data.dataloader import LengthBucketedBatches
 from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
 from recbole_unisrec.model.layers import TRANSFORMER_SETTINGS, transformer_settings
 from recbole_unisrec.model.packed import AllPositionsMixin
-from recbole_unisrec.registry import TEXT_MODELS
 
 # RecBole's sine.py switches on global anomaly detection when FDSA/S3Rec are imported; the
 # package import in recbole_unisrec.compat has already happened and switched it off again.
@@ -77,8 +76,6 @@ def _recommendation_loss(loss_type: str) -> nn.Module:
 def _copy_settings(model: nn.Module, config, keys: tuple[str, ...]) -> None:
     for key in keys:
         setattr(model, key, config[key])
-
-TEXT_MODELS.update({"FDSAText", "S3RecText"})  # their data sets carry the text vectors
 
 
 def _transformer(config) -> TransformerEncoder:

@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from recbole_unisrec.checkpoint import CheckpointError
+from recbole_unisrec.fileio import CheckpointError
 from recbole_unisrec.compat import plain_config
 from recbole_unisrec.fileio import atomic_write
 from recbole_unisrec.original import DEFAULT_PLM_SUFFIX
@@ -104,7 +104,7 @@ def import_original_checkpoint(path: str | os.PathLike, map_location: str | torc
     ``state_dict`` (this project's names), ``config`` (RecBole's final config as plain values),
     ``domains``, ``text_encoder`` (the imported vectors it was trained on) and ``imported_from``.
     Read without running code (:func:`~recbole_unisrec.original.unpickler.read_original`)."""
-    from recbole_unisrec.serving import build_model
+    from recbole_unisrec.model.rebuild import build_model
 
     content = read_original(path, map_location)
     final = content["config"].attributes.get("final_config_dict")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from recbole_unisrec.data.convert.common import INTER_HEADER, dataset_files, read_rows
-from recbole_unisrec.data.convert.unisrec_files import read_index
+from recbole_unisrec.data.convert.shared.unisrec_files import read_index
 from recbole_unisrec.data.layout import SPLITS, check_inter_file, read_item_index
 from recbole_unisrec.fileio import DataFormatError, atomic_directory
 from recbole_unisrec.original import DEFAULT_PLM_SUFFIX
@@ -69,7 +69,7 @@ def import_data_folder(src: str | os.PathLike, name: str, out_root: str | os.Pat
         "text_encoder": encoder,
         "text_dim": int(table.shape[1]),
         "vectors": str(vectors),
-        "finetune": f"python run_finetune.py -d {name} --data_path={out_root} --text_encoder={encoder} -p CHECKPOINT",
+        "finetune": f"python run_finetune.py -d {name} --data-root {out_root} --text_encoder={encoder} -p CHECKPOINT",
     }
 
 

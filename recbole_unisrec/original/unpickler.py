@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from recbole.utils import enum_type
 
-from recbole_unisrec.checkpoint import CheckpointError
+from recbole_unisrec.fileio import CheckpointError
 
 
 class RefusedGlobal(pickle.UnpicklingError):

@@ -9,8 +9,10 @@ where there is a network; a hub model already in the local Hugging Face cache lo
 Public functions: :func:`encode_texts` (texts -> float32 matrix), :func:`vector_size` (from the
 model's config, without encoding), :func:`load_model` (cached per process),
 :func:`model_identity` (a content fingerprint used in cache keys) and, re-exported,
-:func:`~recbole_unisrec.text.word_drop.word_drop` and the cached per-data-set tables
-:func:`~recbole_unisrec.text.cache.text_vectors`.
+:func:`~recbole_unisrec.text.word_drop.word_drop`. The cached per-data-set tables
+(:func:`~recbole_unisrec.text.cache.text_vectors`) are built on this module in
+:mod:`recbole_unisrec.text.cache`, which imports it (never the other way round); both are
+offered by :mod:`recbole_unisrec.text`.
 """
 from __future__ import annotations
 
@@ -334,11 +336,3 @@ def encode_texts(texts: list[str], spec: EncoderSpec, show_progress: bool = Fals
     assert out is not None
     return out
 
-
-def __getattr__(name: str):
-    # The cached tables live in cache.py (which imports this module); offered here too.
-    if name in ("text_vectors", "vectors_path", "read_item_texts"):
-        from recbole_unisrec.text import cache
-
-        return getattr(cache, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

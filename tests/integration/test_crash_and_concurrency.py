@@ -12,7 +12,7 @@ import numpy as np
 
 from recbole_unisrec.data.convert.common import SequenceData, write_dataset
 from recbole_unisrec.text.cache import text_vectors, vectors_path
-from recbole_unisrec.text.encoder import EncoderSpec
+from recbole_unisrec.text.encoder import EncoderSpec, encode_texts
 
 
 def _fixture(root, name="Shop", items=40):
@@ -45,6 +45,10 @@ def test_encoder_killed_while_writing_leaves_no_complete_looking_file(tmp_path) 
     assert list((root / "Shop").glob("*.npy")) == []
     table = text_vectors(root, "Shop", show_progress=False)  # a later run encodes from scratch
     assert table.shape == (40, 384) and np.isfinite(np.asarray(table)).all()
+    # row i is the text of line i + 1 of Shop.item2index, encoded afresh (nothing of the half-written file)
+    order = [line.split("\t")[0] for line in (root / "Shop" / "Shop.item2index").read_text().splitlines()]
+    texts = dict(line.split("\t") for line in (root / "Shop" / "Shop.text").read_text().splitlines()[1:])
+    np.testing.assert_allclose(np.asarray(table), encode_texts([texts[raw] for raw in order], EncoderSpec()), atol=1e-5)
 
 
 def _write_many(root: str, times: int) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from recbole_unisrec.config import Config
 from recbole_unisrec.data.convert.common import SequenceData, write_dataset
@@ -58,3 +60,39 @@ def build(model: str, config_dict: dict):
     dataset = create_dataset(config)
     train, _, test = data_preparation(config, dataset)
     return config, train, test, get_model(model)(config, train._dataset)
+
+
+def brute_force_metrics(model, loader, ks=(10, 50)) -> dict[str, float]:
+    """Full-sort Recall@K and NDCG@K recomputed from the model's own scores, independently of
+    RecBole's evaluator and of ``recbole_unisrec.ranking``: one target per test row, whose rank is
+    1 + the number of real items (the padding item 0 left out) scoring strictly higher."""
+    model.eval()
+    ranks = []
+    with torch.no_grad():
+        for interaction, history, _, targets in loader:
+            assert history is None  # a sequential full-sort loader masks no history
+            scores = model.full_sort_predict(interaction).reshape(len(interaction), -1).double().numpy()
+            target_scores = scores[np.arange(len(scores)), targets.numpy()]
+            ranks.extend(1 + (scores[:, 1:] > target_scores[:, None]).sum(axis=1))
+    ranks = np.asarray(ranks, dtype=np.float64)
+    metrics = {}
+    for k in ks:
+        metrics[f"recall@{k}"] = float(np.mean(ranks <= k))
+        metrics[f"ndcg@{k}"] = float(np.mean(np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0)))
+    return metrics
+
+
+def assert_metrics_of_checkpoint(result: dict, config_dict: dict, ks=(10, 50)) -> dict[str, float]:
+    """``result["test_result"]`` (a ``run_baseline`` result, run with ``config_dict``) equals
+    :func:`brute_force_metrics` of its saved checkpoint, loaded into a model built with
+    ``config_dict`` over a stock test loader; returns those metrics."""
+    from recbole_unisrec.checkpoint import load_checkpoint
+
+    checkpoint = load_checkpoint(result["checkpoint"])
+    _, _, test, model = build(checkpoint["config"]["model"], config_dict)
+    model.load_state_dict(checkpoint["state_dict"])
+    expected = brute_force_metrics(model, test, ks)
+    assert set(expected) == set(result["test_result"])
+    for key, value in expected.items():
+        assert abs(result["test_result"][key] - value) <= 1e-9 + 1e-6 * value, (key, value, result["test_result"])
+    return expected

@@ -50,6 +50,11 @@ def test_two_trials_end_to_end(tiny_config, tmp_path, model, space, algo) -> Non
     for t in trials:
         assert set(t["test_result"]) == {"recall@10", "recall@50", "ndcg@10", "ndcg@50"}
         assert t["valid_metric"] == "ndcg@10" and t["best_valid_result"]["ndcg@10"] == t["best_valid_score"]
+        # the trial is a plain run with its learning rate: the same metrics, recorded against that trial
+        plain = quick_start.objective_function({"model": model, "dataset": "Tiny", **t["params"]},
+                                               overrides=[*tiny_args(tiny_config), "--epochs=1"])
+        assert (t["best_valid_score"], t["test_result"]) == (plain["best_valid_score"], plain["test_result"]), t["params"]
+    assert trials[0]["test_result"] != trials[1]["test_result"]  # the learning rate reached the model
 
 
 def fake_objective(calls):

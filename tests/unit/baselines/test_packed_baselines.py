@@ -1,12 +1,14 @@
 """Packed-row training of SASRec and FDSAText computes exactly RecBole's per-prefix loss."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from recbole.data.interaction import Interaction
 from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
 
-from baseline_fixtures import build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
+from baseline_fixtures import assert_metrics_of_checkpoint, build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
 from recbole_unisrec.baselines import run_baseline
 from recbole_unisrec.data.dataloader import TARGETS_FIELD, PackedTrainDataLoader
 
@@ -55,9 +57,31 @@ def test_sasrec_is_recboles_outside_packed_batches(tiny_config) -> None:
     assert torch.equal(net.forward(batch["item_id_list"], batch["item_length"]), stock)  # back to one position
 
 
-def test_packed_training_runs_end_to_end(tiny_config) -> None:
-    result = run_baseline("SASRec", "Tiny", config_dict={**tiny_config, "packed_training": True, "epochs": 2})
+def test_packed_training_runs_end_to_end(tiny_config, monkeypatch) -> None:
+    """Packed batches reach the trainer, the reported metrics are the checkpoint's, and with one
+    batch per epoch (same loss, same gradients) packed training trains RecBole's model."""
+    packed_batches = []
+    collate = PackedTrainDataLoader.collate_fn
+    monkeypatch.setattr(PackedTrainDataLoader, "collate_fn",
+                        lambda self, index: packed_batches.append(len(index)) or collate(self, index))
+    settings = {**tiny_config, "packed_training": True, "epochs": 2, "metric_decimal_place": 10}
+    result = run_baseline("SASRec", "Tiny", config_dict=settings)
     assert 0.0 <= result["test_result"]["ndcg@10"] <= 1.0
+    assert sum(packed_batches) == 2 * 48 and len(packed_batches) > 2  # the 48 user rows, each once per epoch
+    assert_metrics_of_checkpoint(result, settings)
+
+    whole = {**settings, "train_batch_size": 100_000}
+    seen = len(packed_batches)
+    packed = run_baseline("SASRec", "Tiny", config_dict=whole)
+    stock = run_baseline("SASRec", "Tiny", config_dict={**whole, "packed_training": False})
+    assert packed_batches[seen:] == [48, 48]
+    for key, value in stock["test_result"].items():
+        assert math.isclose(packed["test_result"][key], value, rel_tol=1e-6, abs_tol=1e-9), key
+    packed_state = torch.load(packed["checkpoint"], weights_only=True)["state_dict"]
+    stock_state = torch.load(stock["checkpoint"], weights_only=True)["state_dict"]
+    assert packed_state.keys() == stock_state.keys()
+    for name, value in stock_state.items():
+        torch.testing.assert_close(packed_state[name], value, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_unsupported_model_or_loss_is_a_one_line_error(tiny_config) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baseline_fixtures import build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
+from baseline_fixtures import assert_metrics_of_checkpoint, build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
 from recbole_unisrec.baselines import run_baseline
 from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
 from recbole_unisrec.model.text_baselines import FDSAText, S3RecText, UserSequenceDataLoader
@@ -19,10 +19,15 @@ def test_registered_by_name_as_text_models() -> None:
 
 
 def test_fdsa_text_trains_and_evaluates(tiny_config) -> None:
-    result = run_baseline("FDSAText", "Tiny", config_dict=tiny_config)
+    settings = {**tiny_config, "metric_decimal_place": 10}
+    result = run_baseline("FDSAText", "Tiny", config_dict=settings)
     assert set(result["test_result"]) == METRICS and 0 < result["test_result"]["recall@50"] <= 1
-    assert result["trainable_parameters"] > 0
     assert load_checkpoint(result["checkpoint"])["config"]["model"] == "FDSAText"
+    # the reported metrics are the saved checkpoint's, recomputed by brute force
+    assert_metrics_of_checkpoint(result, settings)
+    # every weight of the model trains (the text vectors are the data set's, no parameter)
+    _, _, _, fresh = build("FDSAText", settings)
+    assert result["trainable_parameters"] == sum(p.numel() for p in fresh.parameters()) > 0
 
 
 def test_fdsa_text_feature_side_is_the_text_vectors(tiny_config) -> None:
@@ -44,9 +49,13 @@ def test_fdsa_text_feature_side_is_the_text_vectors(tiny_config) -> None:
 
 
 def test_s3rec_text_runs_both_stages(tiny_config) -> None:
-    result = run_baseline("S3RecText", "Tiny", config_dict={**tiny_config, "pretrain_epochs": 2, "save_step": 1})
+    result = run_baseline("S3RecText", "Tiny", config_dict={**tiny_config, "pretrain_epochs": 2, "save_step": 1,
+                                                            "metric_decimal_place": 10})
     assert result["train_stage"] == "pretrain+finetune"
     assert set(result["test_result"]) == METRICS
+    # the reported metrics are the fine-tuned checkpoint's, recomputed by brute force
+    assert_metrics_of_checkpoint(result, {**tiny_config, "train_stage": "finetune",
+                                          "pre_model_path": result["pretrained_checkpoint"]})
     assert result["train_seconds"] >= result["pretrain_seconds"] > 0
     pretrained = load_checkpoint(result["pretrained_checkpoint"])  # weights_only
     assert pretrained["config"]["train_stage"] == "pretrain" and pretrained["epoch"] == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from recbole_unisrec.data.convert.amazon2018_raw import k_core_filter, load_amazon2018, usable_title
+from recbole_unisrec.data.convert.raw.amazon2018_raw import k_core_filter, load_amazon2018, usable_title
 from recbole_unisrec.data.convert.common import write_dataset
 from recbole_unisrec.fileio import DataFormatError
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from recbole_unisrec.data.convert.common import INTER_HEADER, TEXT_HEADER, write_dataset
-from recbole_unisrec.data.convert.table import k_core_mask, load_table, parse_time
+from recbole_unisrec.data.convert.raw.table import k_core_mask, load_table, parse_time
 from recbole_unisrec.fileio import DataFormatError
 
 # (user, item, time); comments give the fate of each row

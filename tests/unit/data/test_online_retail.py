@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from recbole_unisrec.data.convert.common import write_dataset
-from recbole_unisrec.data.convert.online_retail import load_online_retail
+from recbole_unisrec.data.convert.raw.online_retail import load_online_retail
 from recbole_unisrec.fileio import DataFormatError
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"

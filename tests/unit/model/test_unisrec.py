@@ -1,6 +1,8 @@
 """UniSRec's three settings on a tiny real-text fixture: what trains, what is frozen, what transfers."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from recbole.trainer import Trainer
@@ -10,17 +12,26 @@ from recbole_unisrec.config import Config
 from recbole_unisrec.quick_start import run
 from recbole_unisrec.registry import create_dataset
 
-from model_fixtures import TINY_CONFIG, build, chain_sequences, chain_texts, write_fixture
+from model_fixtures import TINY_CONFIG, brute_force_metrics, build, chain_sequences, chain_texts, write_fixture
 
 
 @pytest.mark.parametrize("stage", ["inductive_ft", "transductive_ft"])
 def test_each_stage_trains_and_evaluates(tiny_root, tmp_path, stage) -> None:
+    """The reported test metrics are those of the saved checkpoint, recomputed by brute force."""
     result = run("UniSRec", "Tiny", config_dict={
-        **TINY_CONFIG, "data_path": str(tiny_root), "checkpoint_dir": str(tmp_path), "train_stage": stage, "epochs": 2})
+        **TINY_CONFIG, "data_path": str(tiny_root), "checkpoint_dir": str(tmp_path), "train_stage": stage, "epochs": 2,
+        "metric_decimal_place": 10})
     assert set(result["test_result"]) == {"recall@5", "recall@10", "ndcg@5", "ndcg@10"}
     assert result["train_stage"] == stage
     checkpoint = torch.load(result["checkpoint"], weights_only=True)
     assert checkpoint["config"]["train_stage"] == stage
+    *_, test, model = build(tiny_root, train_stage=stage)
+    model.load_state_dict(checkpoint["state_dict"])
+    expected = brute_force_metrics(model, test, ks=(5, 10))
+    for key, value in expected.items():
+        assert math.isclose(result["test_result"][key], value, rel_tol=1e-6, abs_tol=1e-9), (key, result["test_result"])
+    # neither trivially right nor wrong: the 20 items are ranked, the chain's next item is not always first
+    assert 0 < expected["ndcg@5"] < 1
 
 
 def test_inductive_model_has_no_id_embedding(tiny_root) -> None:

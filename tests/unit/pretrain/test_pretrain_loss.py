@@ -113,6 +113,23 @@ def _two_sequence_batch(plm: torch.Tensor, first_target: int, second_target: int
     })
 
 
+@torch.no_grad()
+def _two_candidate_terms(model, plm, first: list[int], second: list[int], first_target: int,
+                         second_target: int) -> tuple[float, float]:
+    """Both terms of :func:`_two_sequence_batch` (two users, unaugmented views) computed directly:
+    each sequence has one negative, the other's next item (seq-item) or the other sequence (seq-seq);
+    -log(e^a / (e^a + e^b)) = log(1 + e^(b - a)). The terms are small (1e-5 to 1e-3) and the model
+    computes them in float32 from logits near 1 / temperature = 14: compared to about 1e-6."""
+    queries = [F.normalize(_encode_alone(model, plm[rows]), dim=0).double() for rows in (first, second)]
+    items = [F.normalize(model.moe_adaptor(plm[target]), dim=0).double() for target in (first_target, second_target)]
+    tau = model.temperature
+    terms = []
+    for candidates in (items, queries):  # the views are the sequences themselves
+        terms.append(sum(math.log1p(math.exp(float(queries[i] @ candidates[1 - i] - queries[i] @ candidates[i]) / tau))
+                         for i in (0, 1)) / 2)
+    return terms[0], terms[1]
+
+
 def test_same_next_item_is_no_negative(corpus_root) -> None:
     """Two sequences with the same next item: each one's only candidate besides its positive is
     masked, so both terms are exactly zero; with different next items they are not."""
@@ -124,6 +141,10 @@ def test_same_next_item_is_no_negative(corpus_root) -> None:
         different = model.pretrain_terms(_two_sequence_batch(plm, 5, 6))
     assert float(same[0]) == 0.0 and float(same[1]) == 0.0
     assert float(different[0]) > 0.0 and float(different[1]) > 0.0
+    # with two candidates each, both terms are means of softplus((other - own score) / temperature)
+    expected = _two_candidate_terms(model, plm, [1, 2], [3, 4], 5, 6)
+    assert math.isclose(float(different[0]), expected[0], rel_tol=1e-3, abs_tol=1e-6)
+    assert math.isclose(float(different[1]), expected[1], rel_tol=1e-3, abs_tol=1e-6)
 
 
 def test_own_user_is_no_negative(corpus_root) -> None:
@@ -137,6 +158,9 @@ def test_own_user_is_no_negative(corpus_root) -> None:
         two_users = model.pretrain_terms(_two_sequence_batch(plm, 5, 6, users=(7, 8)))
     assert float(same_user[0]) == 0.0 and float(same_user[1]) == 0.0
     assert float(two_users[0]) > 0.0 and float(two_users[1]) > 0.0
+    expected = _two_candidate_terms(model, plm, [1, 2], [3, 4], 5, 6)
+    assert math.isclose(float(two_users[0]), expected[0], rel_tol=1e-3, abs_tol=1e-6)
+    assert math.isclose(float(two_users[1]), expected[1], rel_tol=1e-3, abs_tol=1e-6)
 
 
 def test_loader_batches_name_each_rows_user(corpus_root) -> None:

@@ -33,6 +33,15 @@ def test_catalog_file_and_json(inductive_ckpt, tiny_catalog, tmp_path, capsys) -
     result = json.loads(capsys.readouterr().out)
     assert [r["rank"] for r in result["recommendations"]] == [1, 2, 3]
     assert set(result["recommendations"][0]) == {"rank", "item_id", "score", "text", "text_only"}
+    # the same top 3 as the Python API (history included), with their scores and catalog texts
+    from recbole_unisrec.serving import Recommender
+
+    expected = Recommender.from_checkpoint(inductive_ckpt, catalog=str(catalog)).recommend(["C-0", "C-1"], k=3,
+                                                                                           exclude_history=False)
+    assert [r["item_id"] for r in result["recommendations"]] == expected.ids
+    assert [r["score"] for r in result["recommendations"]] == pytest.approx(expected.scores, rel=1e-5, abs=1e-6)
+    texts = dict(tiny_catalog)
+    assert all(r["text"] == texts[r["item_id"]] and r["text_only"] is True for r in result["recommendations"])
 
 
 def test_many_histories_write_a_file(annotated_transductive_ckpt, tiny_root, tmp_path, capsys) -> None:

@@ -46,6 +46,13 @@ def test_sorted_batches_equal_one_text_at_a_time():
 def test_truncation_to_max_length():
     long = ["word " * 1000]
     assert encode_texts(long, EncoderSpec(max_length=16)).shape == (1, 384)
+    # one token per word: 16 tokens are [CLS], the first 14 words and [SEP], exactly the vector of those 14 words
+    words = "red green blue black white cat dog bird fish tree house car road river hill lake sun moon star sky".split()
+    text, first_14 = " ".join(words * 50), " ".join(words[:14])
+    for pooling in ("mean", "cls"):
+        cut = encode_texts([text], EncoderSpec(max_length=16, pooling=pooling))
+        np.testing.assert_allclose(cut, encode_texts([first_14], EncoderSpec(pooling=pooling)), rtol=0, atol=1e-5)
+        assert not np.allclose(cut, encode_texts([text], EncoderSpec(max_length=17, pooling=pooling)), atol=1e-2)
 
 
 def test_no_texts_no_model(no_model):

@@ -37,7 +37,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
-from recbole_unisrec.data.convert.amazon2018_raw import k_core_filter
+from recbole_unisrec.data.convert.raw.amazon2018_raw import k_core_filter
 from recbole_unisrec.data.convert.common import SequenceData, clean_text
 from recbole_unisrec.fileio import DataFormatError, read_lines
 

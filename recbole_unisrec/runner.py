@@ -1,0 +1,119 @@
+"""One RecBole run of any model: train, keep the best validation epoch, test.
+
+:func:`run` is what ``run_finetune.py``, the baselines (:mod:`recbole_unisrec.baselines`), the
+comparisons and the hyper-parameter search call; :mod:`recbole_unisrec.quick_start` offers it
+under its old name too.
+"""
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from logging import getLogger
+from pathlib import Path
+from typing import Any
+
+import torch
+from recbole.utils import dict2str, get_local_time, init_logger, init_seed, set_color
+
+from recbole_unisrec.checkpoint import count_parameters, freeze_for_finetuning, load_checkpoint, load_pretrained
+from recbole_unisrec.config import Config
+from recbole_unisrec.data.layout import SHIPPED_DATA, read_item_index, require_dataset
+from recbole_unisrec.data.preparation import data_preparation
+from recbole_unisrec.registry import create_dataset, get_model, get_trainer
+
+
+def run(
+    model: str,
+    dataset: str,
+    config_file_list: list[str] | None = None,
+    config_dict: dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+    pretrained: str | None = None,
+    freeze: bool = True,
+    saved: bool = True,
+) -> dict[str, Any]:
+    """Train ``model`` on ``dataset``, keep the best validation epoch, evaluate it on test.
+
+    ``pretrained`` loads a checkpoint's transferable weights first; with ``freeze`` only the
+    adaptor, the input LayerNorm (and an ID embedding) then train, as in the original code.
+    """
+    config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, overrides=overrides)
+    require_dataset(config["data_path"], config["dataset"])  # a missing data set or checkpoint: one line, no log first
+    checkpoint = load_checkpoint(pretrained) if pretrained else None
+    init_seed(config["seed"], config["reproducibility"])
+    init_logger(config)
+    logger = getLogger()
+    logger.info(config)
+
+    data = create_dataset(config)
+    train_data, valid_data, test_data = data_preparation(config, data)
+
+    init_seed(config["seed"] + config["local_rank"], config["reproducibility"])
+    net = get_model(config["model"])(config, train_data._dataset).to(config["device"])
+    if pretrained:
+        load_pretrained(net, pretrained, text_encoder=config["text_encoder"], text_pooling=config["text_pooling"],
+                        checkpoint=checkpoint)
+        if freeze:
+            freeze_for_finetuning(net)
+    trainable, total = count_parameters(net)
+    logger.info(net)
+    logger.info(f"Trainable parameters: {trainable:,} of {total:,}")
+
+    trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
+    trainer.saved_model_file = unique_checkpoint_path(config)
+    started = time.perf_counter()
+    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
+    train_seconds = time.perf_counter() - started
+    test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
+    if saved and config["local_rank"] == 0:
+        from recbole_unisrec.serving import add_serving_info
+
+        add_serving_info(trainer.saved_model_file, data, missing_ok=True)  # item ids and encoder, for serving
+    logger.info(set_color("best valid", "yellow") + f": {dict2str(best_valid_result or {})}")
+    logger.info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
+    if saved and config["local_rank"] == 0:
+        logger.info(set_color("checkpoint", "yellow") + f": {trainer.saved_model_file}")
+        logger.info(set_color("use it", "yellow") + f": {checkpoint_command(config, trainer.saved_model_file)}")
+    return {
+        "model": config["model"],
+        "dataset": config["dataset"],
+        "train_stage": config["train_stage"],
+        "seed": config["seed"],
+        "best_valid_score": float(best_valid_score),
+        "valid_score_bigger": config["valid_metric_bigger"],
+        "valid_metric": config["valid_metric"].lower(),
+        "best_valid_result": {k: float(v) for k, v in (best_valid_result or {}).items()},
+        "test_result": {k: float(v) for k, v in test_result.items()},
+        "train_seconds": train_seconds,
+        "trainable_parameters": trainable,
+        "checkpoint": trainer.saved_model_file if saved else None,
+        "device": device_name(config["device"]),
+    }
+
+
+def checkpoint_command(config, checkpoint: str) -> str:
+    """The command that puts a finished run's checkpoint to use: ``recommend`` for UniSRec (with
+    the data set's first items as a history to try), ``evaluate`` for the models it cannot serve."""
+    data_root = Path(config["data_path"]).parent  # RecBole's data_path names the data set's own folder
+    name = config["dataset"]
+    where = ["-d", name] + ([] if data_root.resolve() == SHIPPED_DATA.resolve() else ["--data-root", str(data_root)])
+    if config["model"] == "UniSRec":
+        history = " ".join(raw for _, raw, _ in read_item_index(config["data_path"], name)[:3])
+        words = ["recommend", "--checkpoint", checkpoint, *where, "--history", history]
+    else:
+        words = ["evaluate", "-p", checkpoint, *where]
+    return "python -m recbole_unisrec " + shlex.join(words)
+
+
+def device_name(device: torch.device) -> str:
+    """``"cpu"`` or the card's name (``"NVIDIA H200"``), as the results tables record it."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+
+
+def unique_checkpoint_path(config) -> str:
+    """RecBole names checkpoints ``<model>-<time to the second>.pth``: two runs started in the same
+    second overwrite each other's best model. Add the data set, stage and process id."""
+    stage = f"-{config['train_stage']}" if config["train_stage"] else ""
+    name = f"{config['model']}-{config['dataset']}{stage}-{get_local_time()}-{os.getpid()}.pth"
+    return os.path.join(config["checkpoint_dir"], name)

@@ -68,7 +68,8 @@ _RESUME_SENSITIVE = (
     "seed", "train_batch_size", "learning_rate", "learner", "weight_decay", "hidden_size", "n_layers",
     "n_heads", "inner_size", "n_exps", "temperature", "lambda", "item_drop_ratio", "item_drop_coefficient",
     "hidden_dropout_prob", "attn_dropout_prob", "adaptor_dropout_prob", "MAX_ITEM_LIST_LENGTH",
-    "word_drop_ratio", "text_encoder", "text_pooling",
+    "word_drop_ratio", "text_encoder", "text_pooling", "pretrain_batch_slots", "pretrain_targets_per_row",
+    "adaptor_per_occurrence",
 )
 
 

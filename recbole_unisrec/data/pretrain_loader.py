@@ -145,6 +145,7 @@ class PretrainDataLoader(PackedTrainDataLoader):
 
     def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
         self.targets_per_row = int(config["pretrain_targets_per_row"] or 0)
+        self.batch_slots = int(config["pretrain_batch_slots"] or 0)
         self._pieces_epoch, self._pieces = None, None
         # The base class shards by ``local_rank``; pre-training shards by global rank (multi-node),
         # so the base plans the global batches (as rank 0 of 1) and this class takes its share.
@@ -198,10 +199,18 @@ class PretrainDataLoader(PackedTrainDataLoader):
         return self._pieces.lengths
 
     def _cut(self, order: np.ndarray) -> list[np.ndarray]:
-        """Batches of about ``train_batch_size`` targets (a piece never straddles two)."""
+        """Batches of about ``train_batch_size`` targets (a piece never straddles two), each split
+        further where its padded size (pieces x longest piece) exceeds ``pretrain_batch_slots``."""
         counts = self._pieces.counts[order]
         batch_of = (np.cumsum(counts) - counts) // self.step
-        return np.split(order, np.flatnonzero(np.diff(batch_of)) + 1)
+        batches = np.split(order, np.flatnonzero(np.diff(batch_of)) + 1)
+        if not self.batch_slots:
+            return batches
+        bounded = []
+        for batch in batches:
+            rows = max(1, self.batch_slots // int(self._pieces.lengths[batch].max()))
+            bounded.extend(batch[start:start + rows] for start in range(0, len(batch), rows))
+        return bounded
 
     def global_batch_count(self, epoch: int) -> int:
         return len(self.global_batches(epoch))

@@ -74,3 +74,25 @@ def test_pieces_depend_on_seed_and_epoch(corpus_root) -> None:
     chunk_of_1 = loader._pieces.chunk_of.copy()
     loader._prepare_pieces(2)
     assert not np.array_equal(chunk_of_1, loader._pieces.chunk_of)
+
+
+def test_batch_slots_bound_the_padded_size_and_keep_every_target(corpus_root) -> None:
+    _, _, free, _ = build(corpus_root, pretrain_batch_slots=0)
+    _, _, bounded, _ = build(corpus_root, pretrain_batch_slots=20)
+    free.set_epoch(0)
+    bounded.set_epoch(0)
+    free_batches, bounded_batches = list(free), list(bounded)
+    assert len(bounded_batches) > len(free_batches)
+    assert max(b["item_id_list"].numel() for b in free_batches) > 20
+    for batch in bounded_batches:
+        assert batch["item_id_list"].numel() <= 20 or len(batch["item_id_list"]) == 1
+
+    def examples(batches) -> list[tuple[int, int, int]]:
+        seen = []
+        for batch in batches:
+            rows, _ = (batch[TARGETS_FIELD] > 0).nonzero(as_tuple=True)
+            seen.extend(zip(batch[ROW_USERS][rows].tolist(), batch["item_id_list"][rows, 0].tolist(),
+                            batch[TARGETS_FIELD][batch[TARGETS_FIELD] > 0].tolist()))
+        return sorted(seen)
+
+    assert examples(bounded_batches) == examples(free_batches)

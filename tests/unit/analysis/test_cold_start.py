@@ -97,6 +97,12 @@ def test_training_counts_exact(tiny_config, skewed_root) -> None:
     # the fixture has test targets never seen in training, and several groups are populated
     groups = popularity_groups(counts, test.inter_feat["item_id"].numpy())
     assert len(groups["0"]) >= 8 and len(groups["1-4"]) and len(groups["10+"])
+    # exactly: every user's last item is their test target, grouped by its brute-force count
+    sizes = {label: 0 for label in groups}
+    for _, items in skewed_sequences():
+        count = expected.get(items[-1], 0)
+        sizes["0" if count == 0 else "1-4" if count < 5 else "5-9" if count < 10 else "10+"] += 1
+    assert {label: len(rows) for label, rows in groups.items()} == sizes
 
 
 def test_truncated_histories_count_the_same(tiny_config) -> None:

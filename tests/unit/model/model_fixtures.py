@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
+
+from reference_metrics import brute_force_metrics  # noqa: F401  (re-exported for the model tests)
 
 from recbole_unisrec.config import Config
 from recbole_unisrec.data.convert.common import SequenceData, write_dataset
@@ -55,26 +55,6 @@ def build(root: Path, name: str = "Tiny", model: str = "UniSRec", **overrides):
     train, valid, test = data_preparation(config, dataset)
     net = get_model(model)(config, train._dataset)
     return config, dataset, train, valid, test, net
-
-
-def brute_force_metrics(model, loader, ks) -> dict[str, float]:
-    """Full-sort Recall@K and NDCG@K recomputed from the model's own scores, independently of
-    RecBole's evaluator and of ``recbole_unisrec.ranking``: one target per test row, whose rank is
-    1 + the number of real items (the padding item 0 left out) scoring strictly higher."""
-    model.eval()
-    ranks = []
-    with torch.no_grad():
-        for interaction, history, _, targets in loader:
-            assert history is None  # a sequential full-sort loader masks no history
-            scores = model.full_sort_predict(interaction).reshape(len(interaction), -1).double().numpy()
-            target_scores = scores[np.arange(len(scores)), targets.numpy()]
-            ranks.extend(1 + (scores[:, 1:] > target_scores[:, None]).sum(axis=1))
-    ranks = np.asarray(ranks, dtype=np.float64)
-    metrics = {}
-    for k in ks:
-        metrics[f"recall@{k}"] = float(np.mean(ranks <= k))
-        metrics[f"ndcg@{k}"] = float(np.mean(np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0)))
-    return metrics
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 from original_fixtures import PRETRAINED, SCIENTIFIC
+from reference_metrics import model_top_items
 
 from recbole_unisrec.__main__ import main
 from recbole_unisrec.checkpoint import freeze_for_finetuning
@@ -31,6 +32,10 @@ def test_finetuning_an_original_checkpoint_keeps_its_frozen_weights(official, tm
     assert not torch.equal(trained["moe_adaptor.w_gate"], imported["moe_adaptor.w_gate"])
 
     recommender = Recommender.from_checkpoint(result["checkpoint"], dataset="Scientific", data_root=data)
-    assert len(recommender.recommend(["B00TNNWMXI", "B00IBZE2EQ"], k=5)) == 5
+    history = ["B00TNNWMXI", "B00IBZE2EQ"]
+    served = recommender.recommend(history, k=5)
+    assert len(served) == 5
+    # the same five items as the fine-tuned model scoring all items through RecBole's data set (history excluded)
+    assert served.ids == model_top_items(result["checkpoint"], "Scientific", data, history, 5)
     with pytest.raises(EncoderMismatchError, match="no language model to encode other texts"):
         recommender.add_items([("NEW-1", "a digital caliper")])

@@ -8,6 +8,7 @@ import torch
 from recbole_unisrec.serving import PAD_TOKEN, Recommender, item_tokens_from_files
 from recbole_unisrec.text import encoder
 
+from reference_metrics import model_top_items
 from serving_fixtures import NAME, POPULAR, POPULAR_TEXT
 
 NEW = "NEW-EYEPIECE"
@@ -132,9 +133,14 @@ def test_shipped_scientific_as_the_catalog(inductive_ckpt) -> None:
     """Any catalog encoded with the checkpoint's encoder serves, here the shipped data set (cached vectors)."""
     rec = Recommender.from_checkpoint(inductive_ckpt, catalog="Scientific")
     assert len(rec) == 4385
-    result = rec.recommend(["B00TNNWMXI", "B00IBZE2EQ"], k=10)
+    history = ["B00TNNWMXI", "B00IBZE2EQ"]
+    result = rec.recommend(history, k=10)
     assert len(result) == 10 and "B00TNNWMXI" not in result.ids
     assert all(r.text == rec.text_of(r.item_id) for r in result)
+    # the same ten items as the model scoring Scientific zero-shot through RecBole's data set (history excluded)
+    from recbole_unisrec.data.layout import SHIPPED_DATA
+
+    assert result.ids == model_top_items(inductive_ckpt, "Scientific", SHIPPED_DATA, history, 10)
 
 
 def test_threads_are_restored(inductive_ckpt, tiny_root) -> None:

@@ -81,10 +81,12 @@ def load_pretrained(model: nn.Module, path: str | os.PathLike, text_encoder: str
             skipped.append(name)
             continue
         if tuple(value.shape) != tuple(target[name].shape):
-            raise CheckpointError(
-                f"{path}: parameter {name} has shape {tuple(value.shape)} in the checkpoint but "
-                f"{tuple(target[name].shape)} in this model (different hidden_size, n_exps or text vectors?)"
-            )
+            hint = "different hidden_size, n_exps or text vectors?"
+            if checkpoint.get("imported_from"):
+                hint = ("it was imported from the original UniSRec code: use its text vectors, "
+                        "python -m recbole_unisrec convert unisrec-files, then --text_encoder=imported:feat1CLS")
+            raise CheckpointError(f"{path}: parameter {name} has shape {tuple(value.shape)} in the checkpoint but "
+                                  f"{tuple(target[name].shape)} in this model ({hint})")
         loaded.append(name)
     new = [name for name in target if name not in loaded]
     missing = [name for name in new if not name.startswith(("moe_adaptor.", *DOMAIN_SPECIFIC))]

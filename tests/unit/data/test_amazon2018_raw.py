@@ -215,3 +215,18 @@ def test_gzipped_ratings(tmp_path):
     data = load_amazon2018(ratings, write_meta(tmp_path / "m.json.gz", META), "Office", user_k=2, item_k=2)
     write_dataset(data, tmp_path / "out")
     assert read_folder(tmp_path / "out" / "Office") == EXPECTED
+
+
+def test_the_convert_command_writes_the_same_folder(tmp_path, capsys):
+    """``python -m recbole_unisrec convert amazon2018`` end to end: the same files as the loader, and its counts."""
+    import json
+
+    from recbole_unisrec.__main__ import main
+
+    ratings = write_ratings(tmp_path / "Office_Products.csv", RATINGS)
+    meta = write_meta(tmp_path / "meta_Office_Products.json.gz", META)
+    assert main(["convert", "amazon2018", "--ratings", str(ratings), "--meta", str(meta), "--name", "Office",
+                 "-k", "2", "--out", str(tmp_path / "out")]) == 0
+    assert read_folder(tmp_path / "out" / "Office") == EXPECTED
+    # U3 (two items) is too short for leave-one-out: 3 users, 3 + 4 + 3 interactions
+    assert json.loads(capsys.readouterr().out)["Office"] == {"users": 3, "items": 5, "interactions": 10, "dropped_users": 1}

@@ -203,3 +203,16 @@ def test_real_sample(tmp_path):
     stats = write_dataset(data, tmp_path / "out")
     assert (len(data.sequences), len(data.texts)) == (48, 616)
     assert (stats.users, stats.items, stats.interactions) == (38, 611, 1042)
+
+
+def test_the_convert_command_writes_the_same_folder(tmp_path, capsys):
+    """``python -m recbole_unisrec convert online-retail`` end to end: the same files as the loader, and its counts."""
+    import json
+
+    from recbole_unisrec.__main__ import main
+
+    csv_file = write_csv(tmp_path / "OnlineRetail.csv", INVOICES)
+    assert main(["convert", "online-retail", "--csv", str(csv_file), "--name", "OnlineRetail", "-k", "1",
+                 "--out", str(tmp_path / "out")]) == 0
+    assert read_folder(tmp_path / "out" / "OnlineRetail") == EXPECTED
+    assert json.loads(capsys.readouterr().out)["OnlineRetail"] == {"users": 3, "items": 8, "interactions": 12, "dropped_users": 1}

@@ -135,7 +135,8 @@ def test_fine_tuning_loads_it_unless_the_text_vectors_differ_in_size(official, c
                   else torch.zeros(value.shape[0], 768) for name, value in wider.items() if name.startswith("moe_adaptor.")})
     bert_sized = build_model(wider, {**imported["config"], "adaptor_layers": [768, 300]})
     with pytest.raises(CheckpointError, match=r"parameter moe_adaptor\.w_gate has shape \(384, 8\) in the checkpoint but "
-                                              r"\(768, 8\) in this model \(.*text vectors\?\)"):
+                                              r"\(768, 8\) in this model \(it was imported from the original UniSRec code: use its text "
+                                              r"vectors, .*convert unisrec-files, then --text_encoder=imported:feat1CLS\)"):
         load_pretrained(bert_sized, official / PRETRAINED)
 
 

@@ -31,8 +31,9 @@ losses of the resumed epochs equal those of an uninterrupted run.
 Transfer while pre-training
 ---------------------------
 With ``transfer_eval`` data sets (:class:`~recbole_unisrec.ranking.ZeroShotTarget`), the model
-is evaluated zero-shot (text only, no training) on each one's validation split after every epoch
-and every ``transfer_eval_step`` steps: a console line, TensorBoard scalars
+is evaluated zero-shot (text only, no training) on each one's validation split before the first
+step (the untrained model: the reference), after every epoch and every ``transfer_eval_step``
+steps: a console line, TensorBoard scalars
 ``Transfer/<name>/ndcg@10`` (x = step), and a row of ``UniSRec-<corpus>-transfer.csv`` (rewritten
 whole each time). Whenever the mean NDCG@10 over the data sets is the best so far,
 ``UniSRec-<corpus>-best-transfer.pth`` is written (a full checkpoint, resumable like the others).
@@ -175,6 +176,9 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         """Epochs ``start_epoch .. pretrain_epochs - 1``; returns every epoch's mean losses so far."""
         if self.start_epoch >= self.pretrain_epochs and verbose:
             self.logger.info(f"pre-training already complete: {self.start_epoch} of {self.pretrain_epochs} epochs")
+        if self.cur_step == 0 and not self.transfer_log:  # the untrained model: the reference every later row is read against
+            self._evaluate_transfer(0.0, dict.fromkeys(("loss", "seq_item", "seq_seq"), float("nan")), saved=saved,
+                                    reference=True)
         for epoch in range(self.start_epoch, self.pretrain_epochs):
             start_batch = self.start_batch if epoch == self.start_epoch else 0
             train_data.set_epoch(epoch, start_batch)
@@ -259,10 +263,12 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
 
     # --- transfer while pre-training ---------------------------------------------------------
 
-    def _evaluate_transfer(self, epochs_done: float, losses: dict[str, float], saved: bool = True) -> bool:
+    def _evaluate_transfer(self, epochs_done: float, losses: dict[str, float], saved: bool = True,
+                           reference: bool = False) -> bool:
         """Evaluate zero-shot on every ``transfer_eval`` data set and log it; True when the mean
         NDCG@10 is the best so far. Every rank evaluates (the same weights give the same numbers),
-        so all ranks agree on writing the best checkpoint, a collective."""
+        so all ranks agree on writing the best checkpoint, a collective. ``reference``: the untrained
+        model before the first step, logged but never the best-transfer checkpoint."""
         if not self.transfer_targets:
             return False
         from recbole_unisrec.ranking import evaluate_zero_shot
@@ -277,12 +283,13 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         row["mean_ndcg@10"] = float(np.mean([row[f"{t.name}_ndcg@10"] for t in self.transfer_targets]))
         row["eval_seconds"] = round(time() - started, 2)
         self.transfer_log.append(row)
-        improved = self.best_transfer is None or row["mean_ndcg@10"] > self.best_transfer["mean_ndcg@10"]
+        improved = not reference and (self.best_transfer is None or row["mean_ndcg@10"] > self.best_transfer["mean_ndcg@10"])
         if improved:
             self.best_transfer = {"epoch": row["epoch"], "step": row["step"], "mean_ndcg@10": row["mean_ndcg@10"]}
         scores = ", ".join(f"{t.name} {row[f'{t.name}_ndcg@10']:.4f}" for t in self.transfer_targets)
         self.logger.info(set_color(f"zero-shot {self.transfer_targets[0].split} NDCG@10", "blue")
-                         + f" after {row['epoch']:g} epochs (step {self.cur_step}): {scores}"
+                         + (" untrained (the reference)" if reference else f" after {row['epoch']:g} epochs (step {self.cur_step})")
+                         + f": {scores}"
                          + (" (best so far)" if improved else "") + f" [{row['eval_seconds']:.1f}s]")
         if saved and self.rank == 0:
             self._write_transfer_log()

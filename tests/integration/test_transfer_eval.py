@@ -76,14 +76,15 @@ def test_transfer_csv_and_best_checkpoint(corpus_root, tmp_path) -> None:
     rows = read_rows(saved / "UniSRec-FT-transfer.csv")
     steps_per_epoch = result["epoch_losses"][0]["steps"]
     mid_epoch = [step for step in range(1, 2 * steps_per_epoch + 1) if step % 3 == 0 and step % steps_per_epoch]
-    assert [int(row["step"]) for row in rows] == sorted(mid_epoch + [steps_per_epoch, 2 * steps_per_epoch])
-    assert [float(row["epoch"]) for row in rows if float(row["epoch"]).is_integer()] == [1.0, 2.0]
+    assert [int(row["step"]) for row in rows] == sorted([0] + mid_epoch + [steps_per_epoch, 2 * steps_per_epoch])
+    assert [float(row["epoch"]) for row in rows if float(row["epoch"]).is_integer()] == [0.0, 1.0, 2.0]
+    assert rows[0]["loss"] == "nan"  # the untrained model, before the first step: the reference
     assert {"Fruit_ndcg@10", "Tools_recall@50", "mean_ndcg@10", "loss", "eval_seconds"} <= set(rows[0])
     for row in rows:
         assert math.isclose(float(row["mean_ndcg@10"]), (float(row["Fruit_ndcg@10"]) + float(row["Tools_ndcg@10"])) / 2,
                             rel_tol=1e-4)
     best = torch.load(saved / "UniSRec-FT-best-transfer.pth", weights_only=True)
-    best_row = max(rows, key=lambda row: float(row["mean_ndcg@10"]))
+    best_row = max(rows[1:], key=lambda row: float(row["mean_ndcg@10"]))  # never the untrained reference
     assert best["best_transfer"]["step"] == int(best_row["step"]) == best["cur_step"]
     assert math.isclose(best["best_transfer"]["mean_ndcg@10"], float(best_row["mean_ndcg@10"]), rel_tol=1e-5)
 

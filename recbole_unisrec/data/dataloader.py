@@ -90,10 +90,16 @@ class LengthBucketedBatches:
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def _groups(self) -> np.ndarray | None:
+        """A group per row that no batch may mix (sorted on before the length), or None."""
+        return None
+
     def _plan_batches(self, epoch: int) -> list[np.ndarray]:
         rng = np.random.default_rng([int(self.config["seed"]), epoch])
         lengths = self.lengths
-        order = np.lexsort((rng.random(len(lengths)), lengths)) if self.shuffle else np.argsort(lengths, kind="stable")
+        groups = self._groups()
+        keys = (rng.random(len(lengths)) if self.shuffle else np.arange(len(lengths)), lengths)
+        order = np.lexsort(keys if groups is None else (*keys, groups))
         batches = self._cut(order)
         if self.shuffle:
             batches = [batches[i] for i in rng.permutation(len(batches))]

@@ -146,6 +146,10 @@ class PretrainDataLoader(PackedTrainDataLoader):
     def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
         self.targets_per_row = int(config["pretrain_targets_per_row"] or 0)
         self.batch_slots = int(config["pretrain_batch_slots"] or 0)
+        self.domain_batches = bool(config["pretrain_domain_batches"])
+        self.item_domain = getattr(dataset, "item_domain", None)
+        if self.domain_batches and self.item_domain is None:
+            raise ValueError("pretrain_domain_batches needs a multi-domain corpus (its items' domains)")
         self._pieces_epoch, self._pieces = None, None
         # The base class shards by ``local_rank``; pre-training shards by global rank (multi-node),
         # so the base plans the global batches (as rank 0 of 1) and this class takes its share.
@@ -198,12 +202,22 @@ class PretrainDataLoader(PackedTrainDataLoader):
             self._prepare_pieces(self.epoch)
         return self._pieces.lengths
 
+    def _groups(self) -> np.ndarray | None:
+        """With ``pretrain_domain_batches``: the domain of every piece (of its row's first item)."""
+        if not self.domain_batches:
+            return None
+        return self.item_domain.numpy()[self.rows.items[self._pieces.rows, 0]]
+
     def _cut(self, order: np.ndarray) -> list[np.ndarray]:
         """Batches of about ``train_batch_size`` targets (a piece never straddles two), each split
         further where its padded size (pieces x longest piece) exceeds ``pretrain_batch_slots``."""
         counts = self._pieces.counts[order]
         batch_of = (np.cumsum(counts) - counts) // self.step
         batches = np.split(order, np.flatnonzero(np.diff(batch_of)) + 1)
+        groups = self._groups()
+        if groups is not None:  # one domain per batch: cut where the domain changes
+            batches = [part for batch in batches
+                       for part in np.split(batch, np.flatnonzero(np.diff(groups[batch])) + 1)]
         if not self.batch_slots:
             return batches
         bounded = []

@@ -96,3 +96,25 @@ def test_batch_slots_bound_the_padded_size_and_keep_every_target(corpus_root) ->
         return sorted(seen)
 
     assert examples(bounded_batches) == examples(free_batches)
+
+
+def test_domain_batches_hold_one_domain_and_keep_every_target(corpus_root) -> None:
+    _, dataset, mixed, _ = build(corpus_root)
+    _, _, by_domain, _ = build(corpus_root, pretrain_domain_batches=True)
+    mixed.set_epoch(0)
+    by_domain.set_epoch(0)
+    domain = dataset.item_domain
+
+    def domains_per_batch(batches) -> list[int]:
+        return [len(torch.unique(domain[batch["item_id_list"][batch["item_id_list"] > 0]])) for batch in batches]
+
+    mixed_batches, domain_batches = list(mixed), list(by_domain)
+    assert max(domains_per_batch(mixed_batches)) == 2
+    assert domains_per_batch(domain_batches) == [1] * len(domain_batches)
+
+    def targets(batches) -> list[tuple[int, int]]:
+        return sorted((int(user), int(target)) for batch in batches
+                      for user, target in zip(batch[ROW_USERS].repeat_interleave((batch[TARGETS_FIELD] > 0).sum(dim=1)),
+                                              batch[TARGETS_FIELD][batch[TARGETS_FIELD] > 0]))
+
+    assert targets(domain_batches) == targets(mixed_batches)

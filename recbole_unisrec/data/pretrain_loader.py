@@ -58,6 +58,8 @@ AUG_POSITIONS = "pretrain_aug_positions"
 """``[B, L]`` position in the augmented row whose output is the view of prefix ``t``."""
 ROW_USERS = "pretrain_row_users"
 """``[B]`` internal user id of each row: a sequence's own user's candidates are no negatives."""
+TARGET_LOG_FREQ = "pretrain_target_log_freq"
+"""``[T]`` log of each target's share of all training targets (``pretrain_logq_correction``)."""
 
 _AUG_STREAM = 0xA06  # keeps the augmentation's generator apart from the batch plan's
 _PIECE_STREAM = 0xB17  # and the split of rows into pieces (``pretrain_targets_per_row``)
@@ -163,6 +165,11 @@ class PretrainDataLoader(PackedTrainDataLoader):
                 f"item_drop_ratio must be in [0, 1) and item_drop_coefficient in [0, 1]; got "
                 f"{self.item_drop_ratio} and {self.item_drop_coefficient}"
             )
+        self.target_log_freq = None
+        if config["pretrain_logq_correction"]:
+            counts = np.bincount(self.rows.targets.ravel(), minlength=int(dataset.item_num)).astype(np.float64)
+            counts[0] = 0.0
+            self.target_log_freq = np.log(np.maximum(counts, 1.0) / counts.sum()).astype(np.float32)
         self.plm_vectors = dataset.plm_embedding.weight.detach()
         self.word_drop_vectors = dataset.word_drop_embedding.weight.detach()
         if self.word_drop_vectors.shape != self.plm_vectors.shape:
@@ -306,4 +313,5 @@ class PretrainDataLoader(PackedTrainDataLoader):
             AUG_LENGTH: torch.from_numpy(view.lengths),
             AUG_POSITIONS: torch.from_numpy(view.positions[:, :longest]),
             ROW_USERS: torch.from_numpy(self.rows.users[index]),
+            **({} if self.target_log_freq is None else {TARGET_LOG_FREQ: torch.from_numpy(self.target_log_freq[targets[targets > 0]])}),
         })

@@ -174,8 +174,9 @@ class UniSRec(SequentialRecommender):
         views = F.normalize(aug_hidden[has_target], dim=-1)
         row_of_target = has_target.nonzero(as_tuple=True)[0]
         users = interaction[fields.ROW_USERS] if fields.ROW_USERS in interaction else torch.arange(len(targets), device=targets.device)
+        log_freq = interaction[fields.TARGET_LOG_FREQ] if fields.TARGET_LOG_FREQ in interaction else None
         return _contrastive_terms(sequences, F.normalize(next_items, dim=-1), views, targets[has_target],
-                                  users[row_of_target], self.temperature)
+                                  users[row_of_target], self.temperature, log_freq)
 
     def _adapt_occurrences(self, vectors: torch.Tensor, rows: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``[B, L, hidden]``: the adaptor applied to every real item slot of ``rows`` (padding stays zero)."""
@@ -187,10 +188,14 @@ class UniSRec(SequentialRecommender):
 
 
 def _contrastive_terms(sequences: torch.Tensor, next_items: torch.Tensor, views: torch.Tensor,
-                       target_ids: torch.Tensor, user_ids: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+                       target_ids: torch.Tensor, user_ids: torch.Tensor, temperature: float,
+                       log_freq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Seq-item and seq-seq cross-entropies of this rank's ``sequences`` [T, H] against the
     candidates of the global batch, same-item and same-user candidates masked; see
-    ``UniSRec.pretrain_terms``."""
+    ``UniSRec.pretrain_terms``. ``log_freq`` [T]: each next item's log share of the corpus's
+    targets, subtracted from its seq-item logits (the sampled-softmax logQ correction: in-batch
+    candidates are drawn by popularity, so uncorrected they teach the model to rank popular items
+    down)."""
     from recbole_unisrec import distributed
 
     sizes = distributed.gather_sizes(sequences.size(0), sequences.device)
@@ -202,7 +207,10 @@ def _contrastive_terms(sequences: torch.Tensor, next_items: torch.Tensor, views:
     masked = (target_ids.unsqueeze(1) == all_ids.unsqueeze(0)) | (user_ids.unsqueeze(1) == all_users.unsqueeze(0))
     masked[torch.arange(sequences.size(0), device=sequences.device), own] = False
     scale = len(sizes) / sum(sizes)
-    seq_item = _masked_cross_entropy(sequences @ all_items.T / temperature, own, masked)
+    item_logits = sequences @ all_items.T / temperature
+    if log_freq is not None:
+        item_logits = item_logits - distributed.gather(log_freq, sizes).unsqueeze(0)
+    seq_item = _masked_cross_entropy(item_logits, own, masked)
     seq_seq = _masked_cross_entropy(sequences @ all_views.T / temperature, own, masked)
     return seq_item * scale, seq_seq * scale
 

@@ -200,3 +200,24 @@ def test_adaptor_runs_per_occurrence_or_per_distinct_item(corpus_root, per_occur
         assert rows_seen == list(slots)
     else:
         assert rows_seen == [len(batch[PRETRAIN_VECTORS])]
+
+
+def test_logq_correction_subtracts_each_candidates_log_share(corpus_root) -> None:
+    from recbole_unisrec.data.pretrain_loader import TARGET_LOG_FREQ
+    from recbole_unisrec.model.unisrec import _contrastive_terms
+
+    _, _, loader, _ = build(corpus_root, pretrain_logq_correction=True)
+    batch = next(iter(loader))
+    all_targets = loader.rows.targets[loader.rows.targets > 0]
+    ids = batch[TARGETS_FIELD][batch[TARGETS_FIELD] > 0]
+    expected = np.log([(all_targets == int(i)).sum() / len(all_targets) for i in ids])
+    assert np.allclose(batch[TARGET_LOG_FREQ].numpy(), expected, rtol=1e-6)
+
+    generator = torch.Generator().manual_seed(3)
+    sequences, items, views = (F.normalize(torch.randn(4, 8, generator=generator, dtype=torch.float64), dim=-1) for _ in range(3))
+    log_freq = torch.log(torch.tensor([0.5, 0.25, 0.125, 0.125], dtype=torch.float64))
+    ids, users = torch.tensor([1, 2, 3, 4]), torch.tensor([1, 2, 3, 4])
+    corrected, seq_seq = _contrastive_terms(sequences, items, views, ids, users, 0.1, log_freq)
+    logits = sequences @ items.T / 0.1 - log_freq[None, :]
+    assert torch.isclose(corrected, F.cross_entropy(logits, torch.arange(4)), rtol=1e-12)
+    assert torch.equal(seq_seq, _contrastive_terms(sequences, items, views, ids, users, 0.1)[1])  # seq-seq untouched

@@ -246,7 +246,6 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
                 running = {"loss": (sums[0] + self.lam * sums[1]) / steps, "seq_item": sums[0] / steps, "seq_seq": sums[1] / steps}
                 if self._evaluate_transfer(epoch_idx + (batch_idx + 1) / n_batches, running, saved=saved) and saved:
                     self._save(self.best_transfer_file, epoch_idx, batch_idx + 1, partial, verbose=False)
-                self.model.train()
             if saved and self.checkpoint_steps and (batch_idx + 1) % self.checkpoint_steps == 0 and mid_epoch:
                 self._save(self.last_file, epoch_idx, batch_idx + 1, partial, verbose=False)
         steps = max(steps, 1)

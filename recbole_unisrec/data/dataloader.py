@@ -158,9 +158,13 @@ class PackedTrainDataLoader(LengthBucketedBatches, AbstractDataLoader):
     def lengths(self) -> np.ndarray:
         return self.rows.lengths
 
+    def _target_counts(self) -> np.ndarray:
+        """Targets of every unit that ``_plan_batches`` orders (here: every packed row)."""
+        return self.rows.target_counts
+
     def _cut(self, order: np.ndarray) -> list[np.ndarray]:
         """Batches of about ``train_batch_size`` targets (a row never straddles two)."""
-        counts = self.rows.target_counts[order]
+        counts = self._target_counts()[order]
         batch_of = (np.cumsum(counts) - counts) // self.step
         return np.split(order, np.flatnonzero(np.diff(batch_of)) + 1)
 

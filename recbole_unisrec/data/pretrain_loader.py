@@ -152,7 +152,7 @@ class PretrainDataLoader(PackedTrainDataLoader):
         self.item_domain = getattr(dataset, "item_domain", None)
         if self.domain_batches and self.item_domain is None:
             raise ValueError("pretrain_domain_batches needs a multi-domain corpus (its items' domains)")
-        self._pieces_epoch, self._pieces = None, None
+        self._pieces_epoch, self._pieces, self._piece_domains = None, None, None
         # The base class shards by ``local_rank``; pre-training shards by global rank (multi-node),
         # so the base plans the global batches (as rank 0 of 1) and this class takes its share.
         self.shard_rank, self.shard_world = distributed.rank(), distributed.world_size()
@@ -196,35 +196,35 @@ class PretrainDataLoader(PackedTrainDataLoader):
         return super()._plan_batches(epoch)
 
     def _prepare_pieces(self, epoch: int) -> None:
+        """The pieces of ``epoch`` and, with ``pretrain_domain_batches``, each piece's domain (of its
+        row's first item); every batch plan and collate of the epoch reads them."""
         if self._pieces_epoch == epoch:
             return
         rng = np.random.default_rng([int(self.config["seed"]), int(epoch), _PIECE_STREAM]) if self.targets_per_row else None
         self._pieces = split_rows(self.rows.targets, self.rows.lengths, self.targets_per_row, rng)
+        self._piece_domains = (self.item_domain.numpy()[self.rows.items[self._pieces.rows, 0]]
+                               if self.domain_batches else None)
         self._pieces_epoch = epoch
 
     @property
     def lengths(self) -> np.ndarray:
         """Length of every piece of the planned epoch (batches are bucketed by it)."""
-        if self._pieces is None:
-            self._prepare_pieces(self.epoch)
         return self._pieces.lengths
 
     def _groups(self) -> np.ndarray | None:
-        """With ``pretrain_domain_batches``: the domain of every piece (of its row's first item)."""
-        if not self.domain_batches:
-            return None
-        return self.item_domain.numpy()[self.rows.items[self._pieces.rows, 0]]
+        return self._piece_domains
+
+    def _target_counts(self) -> np.ndarray:
+        return self._pieces.counts
 
     def _cut(self, order: np.ndarray) -> list[np.ndarray]:
         """Batches of about ``train_batch_size`` targets (a piece never straddles two), each split
-        further where its padded size (pieces x longest piece) exceeds ``pretrain_batch_slots``."""
-        counts = self._pieces.counts[order]
-        batch_of = (np.cumsum(counts) - counts) // self.step
-        batches = np.split(order, np.flatnonzero(np.diff(batch_of)) + 1)
-        groups = self._groups()
-        if groups is not None:  # one domain per batch: cut where the domain changes
+        further at a change of domain (``pretrain_domain_batches``) and where its padded size
+        (pieces x longest piece) exceeds ``pretrain_batch_slots``."""
+        batches = super()._cut(order)
+        if self._piece_domains is not None:
             batches = [part for batch in batches
-                       for part in np.split(batch, np.flatnonzero(np.diff(groups[batch])) + 1)]
+                       for part in np.split(batch, np.flatnonzero(np.diff(self._piece_domains[batch])) + 1)]
         if not self.batch_slots:
             return batches
         bounded = []
@@ -255,7 +255,6 @@ class PretrainDataLoader(PackedTrainDataLoader):
         self._batches = self._plan_batches(epoch)
         self.epoch, self.start_batch = epoch + 1, 0
         self._prepare_draws(epoch)
-        self._prepare_pieces(epoch)
         for batch in self._batches[start:]:
             yield self.collate_fn(batch)
 
@@ -277,8 +276,6 @@ class PretrainDataLoader(PackedTrainDataLoader):
     def collate_fn(self, pieces: np.ndarray) -> Interaction:
         if self._draws is None:
             self._prepare_draws(self.epoch)
-        if self._pieces is None:
-            self._prepare_pieces(self.epoch)
         pieces = np.asarray(pieces)
         index = self._pieces.rows[pieces]
         lengths = self._pieces.lengths[pieces]

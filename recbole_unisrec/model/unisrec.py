@@ -173,10 +173,9 @@ class UniSRec(SequentialRecommender):
         sequences = F.normalize(hidden[has_target], dim=-1)
         views = F.normalize(aug_hidden[has_target], dim=-1)
         row_of_target = has_target.nonzero(as_tuple=True)[0]
-        users = interaction[fields.ROW_USERS] if fields.ROW_USERS in interaction else torch.arange(len(targets), device=targets.device)
         log_freq = interaction[fields.TARGET_LOG_FREQ] if fields.TARGET_LOG_FREQ in interaction else None
         return _contrastive_terms(sequences, F.normalize(next_items, dim=-1), views, targets[has_target],
-                                  users[row_of_target], self.temperature, log_freq)
+                                  interaction[fields.ROW_USERS][row_of_target], self.temperature, log_freq)
 
     def _adapt_occurrences(self, vectors: torch.Tensor, rows: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``[B, L, hidden]``: the adaptor applied to every real item slot of ``rows`` (padding stays zero)."""

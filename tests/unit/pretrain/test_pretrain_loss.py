@@ -130,37 +130,25 @@ def _two_candidate_terms(model, plm, first: list[int], second: list[int], first_
     return terms[0], terms[1]
 
 
-def test_same_next_item_is_no_negative(corpus_root) -> None:
-    """Two sequences with the same next item: each one's only candidate besides its positive is
-    masked, so both terms are exactly zero; with different next items they are not."""
+@pytest.mark.parametrize("masked, kept", [
+    ((5, 5, (1, 2)), (5, 6, (1, 2))),  # the same next item is no negative
+    ((5, 6, (7, 7)), (5, 6, (7, 8))),  # nor is a sequence of one's own user (a packed row's prefixes, two windows)
+], ids=["same next item", "same user"])
+def test_masked_candidate_is_no_negative(corpus_root, masked, kept) -> None:
+    """Two sequences whose only other candidate is masked: both terms are exactly zero; with the
+    candidate kept, each term is the mean of softplus((other - own score) / temperature)."""
     _, dataset, _, model = build(corpus_root, **NO_RANDOMNESS)
     model.eval()
     plm = dataset.plm_embedding.weight
+    (first, second, users), (kept_first, kept_second, kept_users) = masked, kept
     with torch.no_grad():
-        same = model.pretrain_terms(_two_sequence_batch(plm, 5, 5))
-        different = model.pretrain_terms(_two_sequence_batch(plm, 5, 6))
-    assert float(same[0]) == 0.0 and float(same[1]) == 0.0
-    assert float(different[0]) > 0.0 and float(different[1]) > 0.0
-    # with two candidates each, both terms are means of softplus((other - own score) / temperature)
-    expected = _two_candidate_terms(model, plm, [1, 2], [3, 4], 5, 6)
-    assert math.isclose(float(different[0]), expected[0], rel_tol=1e-3, abs_tol=1e-6)
-    assert math.isclose(float(different[1]), expected[1], rel_tol=1e-3, abs_tol=1e-6)
-
-
-def test_own_user_is_no_negative(corpus_root) -> None:
-    """Two sequences of one user (a packed row's prefixes, or two windows of one history): each
-    one's only other candidate is its own user's, masked, so both terms are exactly zero."""
-    _, dataset, _, model = build(corpus_root, **NO_RANDOMNESS)
-    model.eval()
-    plm = dataset.plm_embedding.weight
-    with torch.no_grad():
-        same_user = model.pretrain_terms(_two_sequence_batch(plm, 5, 6, users=(7, 7)))
-        two_users = model.pretrain_terms(_two_sequence_batch(plm, 5, 6, users=(7, 8)))
-    assert float(same_user[0]) == 0.0 and float(same_user[1]) == 0.0
-    assert float(two_users[0]) > 0.0 and float(two_users[1]) > 0.0
-    expected = _two_candidate_terms(model, plm, [1, 2], [3, 4], 5, 6)
-    assert math.isclose(float(two_users[0]), expected[0], rel_tol=1e-3, abs_tol=1e-6)
-    assert math.isclose(float(two_users[1]), expected[1], rel_tol=1e-3, abs_tol=1e-6)
+        zero = model.pretrain_terms(_two_sequence_batch(plm, first, second, users=users))
+        terms = model.pretrain_terms(_two_sequence_batch(plm, kept_first, kept_second, users=kept_users))
+    assert float(zero[0]) == 0.0 and float(zero[1]) == 0.0
+    assert float(terms[0]) > 0.0 and float(terms[1]) > 0.0
+    expected = _two_candidate_terms(model, plm, [1, 2], [3, 4], kept_first, kept_second)
+    assert math.isclose(float(terms[0]), expected[0], rel_tol=1e-3, abs_tol=1e-6)
+    assert math.isclose(float(terms[1]), expected[1], rel_tol=1e-3, abs_tol=1e-6)
 
 
 def test_loader_batches_name_each_rows_user(corpus_root) -> None:

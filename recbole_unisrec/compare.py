@@ -35,9 +35,10 @@ MD_COLUMNS = ("Model", "Seeds", *METRIC_TITLES.values(), "Training time (s)", "T
 CSV_COLUMNS = ("model", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
                "train_seconds_mean", "train_seconds_std", "trainable_parameters", "devices")
 RUN_COLUMNS = ("model", "seed", *METRICS, "train_seconds", "trainable_parameters", "best_valid_score", "checkpoint",
-               "device")
-"""Runs files written before the ``device`` column (all from the CPU machine of docs/results.md) read as
-device ``""``."""
+               "device", "epochs", "best_epoch")
+"""``epochs``: epochs trained (early stopping or the cap); ``best_epoch``: the tested one. Runs files
+written before those columns read them as None, and before the ``device`` column (all from the CPU
+machine of docs/results.md) read as device ``""``."""
 
 STAGES = {"UniSRec": ("inductive_ft", "transductive_ft"), "S3RecText": ("finetune",)}
 """Stages a spec may name (``S3RecText`` without a stage runs pre-training and fine-tuning)."""
@@ -218,7 +219,8 @@ def summary_csv(rows: list[dict[str, Any]]) -> str:
 
 def runs_csv(results: list[tuple[str, dict[str, Any]]]) -> str:
     records = [[label, r["seed"], *(_num(r["test_result"].get(m)) for m in METRICS), _num(r["train_seconds"]),
-                r["trainable_parameters"], _num(r["best_valid_score"]), r.get("checkpoint") or "", r.get("device") or ""]
+                r["trainable_parameters"], _num(r["best_valid_score"]), r.get("checkpoint") or "", r.get("device") or "",
+                r.get("epochs") or "", r.get("best_epoch") or ""]
                for label, r in results]
     return _csv_text(RUN_COLUMNS, records)
 
@@ -228,7 +230,7 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     path = Path(path)
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) not in (RUN_COLUMNS, RUN_COLUMNS[:-1]):
+        if tuple(reader.fieldnames or ()) not in (RUN_COLUMNS, RUN_COLUMNS[:-2], RUN_COLUMNS[:-3]):
             raise ValueError(f"{path}: not a run_compare runs file (expected columns {', '.join(RUN_COLUMNS)})")
         results = []
         for line, row in enumerate(reader, start=2):
@@ -241,6 +243,8 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
                     "best_valid_score": float(row["best_valid_score"]) if row["best_valid_score"] else None,
                     "checkpoint": row["checkpoint"] or None,
                     "device": row.get("device") or "",
+                    "epochs": int(row["epochs"]) if row.get("epochs") else None,
+                    "best_epoch": int(row["best_epoch"]) if row.get("best_epoch") else None,
                 }))
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{path}, line {line}: {error}") from None

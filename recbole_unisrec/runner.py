@@ -65,6 +65,7 @@ def run(
     started = time.perf_counter()
     best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
     train_seconds = time.perf_counter() - started
+    epochs, best_epoch = epochs_trained(trainer, int(config["eval_step"]))
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
     if saved and config["local_rank"] == 0:
         from recbole_unisrec.serving import add_serving_info
@@ -89,7 +90,20 @@ def run(
         "trainable_parameters": trainable,
         "checkpoint": trainer.saved_model_file if saved else None,
         "device": device_name(config["device"]),
+        "epochs": epochs,
+        "best_epoch": best_epoch,
     }
+
+
+def epochs_trained(trainer, eval_step: int) -> tuple[int, int | None]:
+    """Epochs a finished ``fit`` trained and the (1-based) epoch of its best validation.
+
+    RecBole keys one training loss per epoch by its index, and ``cur_step`` counts the validations
+    since the best one (a tie counts as a new best), each ``eval_step`` epochs apart."""
+    epochs = max(trainer.train_loss_dict, default=-1) + 1
+    if not epochs or eval_step <= 0:
+        return epochs, None
+    return epochs, epochs - epochs % eval_step - trainer.cur_step * eval_step
 
 
 def checkpoint_command(config, checkpoint: str) -> str:

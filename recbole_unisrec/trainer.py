@@ -70,7 +70,7 @@ _RESUME_SENSITIVE = (
     "n_heads", "inner_size", "n_exps", "temperature", "lambda", "item_drop_ratio", "item_drop_coefficient",
     "hidden_dropout_prob", "attn_dropout_prob", "adaptor_dropout_prob", "MAX_ITEM_LIST_LENGTH",
     "word_drop_ratio", "text_encoder", "text_pooling", "pretrain_batch_slots", "pretrain_targets_per_row",
-    "pretrain_domain_batches", "pretrain_logq_correction",
+    "pretrain_domain_batches", "pretrain_logq_correction", "pretrain_item_candidates",
     "adaptor_per_occurrence",
 )
 

@@ -11,6 +11,8 @@ from recbole_unisrec.data.dataloader import TARGETS_FIELD
 from recbole_unisrec.model.layers import CausalTransformer, MoEAdaptorLayer, transformer_settings
 
 TRAIN_STAGES = ("pretrain", "inductive_ft", "transductive_ft")
+ITEM_CANDIDATES = ("batch", "domain")
+"""Seq-item candidates in pre-training: the batch's next items (the paper) or all items of the sequence's domain."""
 
 
 class UniSRec(SequentialRecommender):
@@ -36,6 +38,10 @@ class UniSRec(SequentialRecommender):
         self.lam = config["lambda"]
         self.initializer_range = config["initializer_range"]
         self.adaptor_per_occurrence = config["adaptor_per_occurrence"] is not False
+        self.item_candidates = config["pretrain_item_candidates"] or "batch"
+        if self.item_candidates not in ITEM_CANDIDATES:
+            raise ValueError(f"pretrain_item_candidates must be one of {', '.join(ITEM_CANDIDATES)}; "
+                             f"got {self.item_candidates!r}")
 
         # Shares the data set's table (read once from the memory-mapped cache): no second copy.
         self.register_buffer("text_vectors", dataset.plm_embedding.weight.detach(), persistent=False)
@@ -56,6 +62,13 @@ class UniSRec(SequentialRecommender):
         self.apply(self._init_weights)
         self.moe_adaptor = MoEAdaptorLayer(config["n_exps"], adaptor_layers, dropout=config["adaptor_dropout_prob"])
         self.moe_adaptor.apply(self._init_weights)
+        if self.train_stage == "pretrain" and self.item_candidates == "domain":
+            if getattr(dataset, "item_domain", None) is None:
+                raise ValueError("pretrain_item_candidates=domain needs a multi-domain corpus (its items' domains)")
+            if config["pretrain_logq_correction"]:
+                raise ValueError("pretrain_logq_correction corrects in-batch candidates: it does not apply to "
+                                 "pretrain_item_candidates=domain (a full softmax)")
+            self.register_buffer("item_domain", dataset.item_domain.clone(), persistent=False)
 
     def _init_weights(self, module: nn.Module) -> None:
         if isinstance(module, (nn.Linear, nn.Embedding)):
@@ -149,6 +162,10 @@ class UniSRec(SequentialRecommender):
         ``adaptor_per_occurrence`` (default True, as the original code): the MoE adaptor runs on
         every occurrence of an item (input, target and augmented view), each with its own dropout
         mask and gate noise; False runs it once per distinct item of the batch and shares the draw.
+
+        ``pretrain_item_candidates=domain`` (an experiment; the paper uses the batch): the seq-item
+        term is instead a full softmax over every item of the sequence's domain (see
+        :meth:`domain_seq_item`), the loss fine-tuning uses on one domain.
         """
         from recbole_unisrec.data import pretrain_loader as fields
 
@@ -159,9 +176,10 @@ class UniSRec(SequentialRecommender):
         targets = interaction[TARGETS_FIELD]
         has_target = targets > 0
         seq_rows, target_rows, aug_rows = (interaction[key] for key in (fields.SEQ_ROWS, fields.TARGET_ROWS, fields.AUG_ROWS))
+        in_batch = self.item_candidates == "batch"
         if self.adaptor_per_occurrence:
             seq_emb = self._adapt_occurrences(vectors, seq_rows, interaction[self.ITEM_SEQ_LEN])
-            next_items = self.moe_adaptor(vectors[target_rows[has_target]])
+            next_items = self.moe_adaptor(vectors[target_rows[has_target]]) if in_batch else None
             aug_emb = self._adapt_occurrences(vectors, aug_rows, interaction[fields.AUG_LENGTH])
         else:
             adapted = self.moe_adaptor(vectors)  # one row per distinct vector
@@ -174,8 +192,23 @@ class UniSRec(SequentialRecommender):
         views = F.normalize(aug_hidden[has_target], dim=-1)
         row_of_target = has_target.nonzero(as_tuple=True)[0]
         log_freq = interaction[fields.TARGET_LOG_FREQ] if fields.TARGET_LOG_FREQ in interaction else None
-        return _contrastive_terms(sequences, F.normalize(next_items, dim=-1), views, targets[has_target],
-                                  interaction[fields.ROW_USERS][row_of_target], self.temperature, log_freq)
+        seq_item_sum = None if in_batch else self.domain_seq_item(sequences, targets[has_target])
+        return _contrastive_terms(sequences, None if next_items is None else F.normalize(next_items, dim=-1), views,
+                                  targets[has_target], interaction[fields.ROW_USERS][row_of_target], self.temperature,
+                                  log_freq, seq_item_sum)
+
+    def domain_seq_item(self, sequences: torch.Tensor, target_ids: torch.Tensor) -> torch.Tensor:
+        """Summed seq-item cross-entropy of normalised ``sequences`` [T, H] over every item of each
+        one's domain (the domain of its next item ``target_ids``), the next item the positive. The
+        candidates are adapted once per step; items of other domains are no candidates (-inf).
+        Unlike the in-batch task nothing else is removed: a user's own other items are in the
+        softmax, as in fine-tuning."""
+        domains = self.item_domain[target_ids]
+        candidates = torch.isin(self.item_domain, domains.unique()).nonzero(as_tuple=True)[0]
+        table = F.normalize(self.moe_adaptor(self.text_vectors[candidates]), dim=-1)
+        other_domain = domains.unsqueeze(1) != self.item_domain[candidates].unsqueeze(0)
+        positives = torch.searchsorted(candidates, target_ids)
+        return _masked_cross_entropy(sequences @ table.T / self.temperature, positives, other_domain)
 
     def _adapt_occurrences(self, vectors: torch.Tensor, rows: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``[B, L, hidden]``: the adaptor applied to every real item slot of ``rows`` (padding stays zero)."""
@@ -186,19 +219,20 @@ class UniSRec(SequentialRecommender):
         return out
 
 
-def _contrastive_terms(sequences: torch.Tensor, next_items: torch.Tensor, views: torch.Tensor,
+def _contrastive_terms(sequences: torch.Tensor, next_items: torch.Tensor | None, views: torch.Tensor,
                        target_ids: torch.Tensor, user_ids: torch.Tensor, temperature: float,
-                       log_freq: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                       log_freq: torch.Tensor | None = None,
+                       seq_item_sum: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Seq-item and seq-seq cross-entropies of this rank's ``sequences`` [T, H] against the
     candidates of the global batch, same-item and same-user candidates masked; see
     ``UniSRec.pretrain_terms``. ``log_freq`` [T]: each next item's log share of the corpus's
     targets, subtracted from its seq-item logits (the sampled-softmax logQ correction: in-batch
     candidates are drawn by popularity, so uncorrected they teach the model to rank popular items
-    down)."""
+    down). ``seq_item_sum``: this rank's summed seq-item loss computed against other candidates
+    (``UniSRec.domain_seq_item``), used instead of the in-batch one (``next_items`` None)."""
     from recbole_unisrec import distributed
 
     sizes = distributed.gather_sizes(sequences.size(0), sequences.device)
-    all_items = distributed.gather_with_grad(next_items, sizes)
     all_views = distributed.gather_with_grad(views, sizes)
     all_ids = distributed.gather(target_ids, sizes)
     all_users = distributed.gather(user_ids, sizes)
@@ -206,12 +240,13 @@ def _contrastive_terms(sequences: torch.Tensor, next_items: torch.Tensor, views:
     masked = (target_ids.unsqueeze(1) == all_ids.unsqueeze(0)) | (user_ids.unsqueeze(1) == all_users.unsqueeze(0))
     masked[torch.arange(sequences.size(0), device=sequences.device), own] = False
     scale = len(sizes) / sum(sizes)
-    item_logits = sequences @ all_items.T / temperature
-    if log_freq is not None:
-        item_logits = item_logits - distributed.gather(log_freq, sizes).unsqueeze(0)
-    seq_item = _masked_cross_entropy(item_logits, own, masked)
+    if seq_item_sum is None:
+        item_logits = sequences @ distributed.gather_with_grad(next_items, sizes).T / temperature
+        if log_freq is not None:
+            item_logits = item_logits - distributed.gather(log_freq, sizes).unsqueeze(0)
+        seq_item_sum = _masked_cross_entropy(item_logits, own, masked)
     seq_seq = _masked_cross_entropy(sequences @ all_views.T / temperature, own, masked)
-    return seq_item * scale, seq_seq * scale
+    return seq_item_sum * scale, seq_seq * scale
 
 
 def _masked_cross_entropy(logits: torch.Tensor, positives: torch.Tensor, masked: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,7 @@ def test_two_models_two_seeds(tmp_path) -> None:
     per_run = list(csv.DictReader(runs.open()))
     assert [(r["model"], r["seed"]) for r in per_run] == [("SASRec", "1"), ("SASRec", "2"),
                                                           ("UniSRec:inductive_ft", "1"), ("UniSRec:inductive_ft", "2")]
+    assert [(r["epochs"], r["best_epoch"]) for r in per_run] == [("1", "1")] * 4  # --epochs 1: one epoch, tested
     rows = list(csv.DictReader(summary.open()))
     assert [r["model"] for r in rows] == ["SASRec", "UniSRec:inductive_ft"]
     for row, cell_row in zip(rows, cells):
@@ -58,3 +59,4 @@ def test_two_models_two_seeds(tmp_path) -> None:
         assert int(row["trainable_parameters"]) == int(cell_row[7].replace(",", "")) > 0
     # the settings reached the models: width 16, not the 300 of props/baseline.yaml / UniSRec.yaml
     assert int(rows[0]["trainable_parameters"]) < 10_000
+

@@ -15,6 +15,7 @@ def fake_result(spec, seed):
         "seed": seed, "best_valid_score": base, "checkpoint": f"/ckpt/{spec.model}-{seed}.pth",
         "test_result": {"recall@10": base + seed / 1000, "ndcg@10": base / 2, "recall@50": base * 3, "ndcg@50": base},
         "train_seconds": 10.0 + seed, "trainable_parameters": 1234567 if spec.model == "SASRec" else 89,
+        "epochs": 20 + seed, "best_epoch": 9 + seed,
     }
 
 
@@ -126,6 +127,7 @@ def test_resume_keeps_finished_runs_and_runs_only_the_rest(tmp_path) -> None:
     assert [(r["model"], r["seed"]) for r in runs] == [("SASRec", "1"), ("SASRec", "3"),
                                                        ("UniSRec:inductive_ft", "1"), ("UniSRec:inductive_ft", "3")]
     assert (tmp_path / "out.runs.csv").read_text().splitlines()[1] == first_runs.splitlines()[1]
+    assert [(r["epochs"], r["best_epoch"]) for r in runs] == [("21", "10"), ("23", "12"), ("21", "10"), ("23", "12")]
     assert "| SASRec | 2 | 0.1020 ± 0.0014 |" in (tmp_path / "out.md").read_text()
 
 
@@ -163,7 +165,7 @@ def test_training_time_is_summarised_per_device(tmp_path) -> None:
 
     old = tmp_path / "old.runs.csv"
     lines = runs.read_text().splitlines()
-    old.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines[:2]) + "\n")  # no device column
+    old.write_text("\n".join(line.rsplit(",", 3)[0] for line in lines[:2]) + "\n")  # no device or epoch columns
     calls = []
     compare(["SASRec"], "Tiny", [1, 2], tmp_path / "old", resume=True,
             runner=lambda spec, d, seed, **k: calls.append(seed) or runner(spec, d, seed))

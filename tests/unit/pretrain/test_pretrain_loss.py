@@ -209,3 +209,45 @@ def test_logq_correction_subtracts_each_candidates_log_share(corpus_root) -> Non
     logits = sequences @ items.T / 0.1 - log_freq[None, :]
     assert torch.isclose(corrected, F.cross_entropy(logits, torch.arange(4)), rtol=1e-12)
     assert torch.equal(seq_seq, _contrastive_terms(sequences, items, views, ids, users, 0.1)[1])  # seq-seq untouched
+
+
+def _domain_reference(model, batch, plm, item_domain) -> float:
+    """Mean over targets of -log softmax over every item of the target's domain, one target at a
+    time in float64: the seq-item term of ``pretrain_item_candidates=domain``."""
+    total, count = 0.0, 0
+    for row in range(len(batch["item_length"])):
+        for t in range(int(batch["item_length"][row])):
+            target = int(batch[TARGETS_FIELD][row, t])
+            if not target:
+                continue
+            query = F.normalize(_encode_alone(model, plm[batch["item_id_list"][row, :t + 1]]), dim=0).double()
+            domain_items = [i for i in range(1, len(item_domain)) if item_domain[i] == item_domain[target]]
+            scores = {i: math.exp(float(query @ F.normalize(model.moe_adaptor(plm[i]), dim=0).double()) / model.temperature)
+                      for i in domain_items}
+            total += -math.log(scores[target] / sum(scores.values()))
+            count += 1
+    return total / count
+
+
+def test_domain_candidates_are_a_full_softmax_over_the_targets_domain(corpus_root) -> None:
+    _, dataset, loader, model = build(corpus_root, pretrain_item_candidates="domain", **NO_RANDOMNESS)
+    _, _, _, in_batch = build(corpus_root, **NO_RANDOMNESS)
+    in_batch.load_state_dict(model.state_dict())
+    model.eval(), in_batch.eval()
+    batch = loader.collate_fn(np.concatenate(loader.global_batches(0)[:3]))
+    ids = batch[TARGETS_FIELD][batch[TARGETS_FIELD] > 0]
+    assert len(torch.unique(dataset.item_domain[ids])) == 2, "the batch should mix both domains"
+    with torch.no_grad():
+        seq_item, seq_seq = model.pretrain_terms(batch)
+        batch_item, batch_seq = in_batch.pretrain_terms(batch)
+        reference = _domain_reference(model, batch, dataset.plm_embedding.weight, dataset.item_domain.tolist())
+    assert math.isclose(float(seq_item), reference, rel_tol=1e-4)
+    assert not math.isclose(float(seq_item), float(batch_item), rel_tol=1e-2)
+    assert torch.equal(seq_seq, batch_seq)  # the seq-seq task keeps its in-batch views
+
+
+def test_domain_candidates_need_domains_and_no_logq(corpus_root) -> None:
+    with pytest.raises(ValueError, match="pretrain_item_candidates must be one of batch, domain; got 'all'"):
+        build(corpus_root, pretrain_item_candidates="all")
+    with pytest.raises(ValueError, match="does not apply to pretrain_item_candidates=domain"):
+        build(corpus_root, pretrain_item_candidates="domain", pretrain_logq_correction=True)

@@ -28,6 +28,7 @@ from typing import Any
 from recbole.trainer import HyperTuning
 
 from recbole_unisrec.config import RUNTIME_KEYS, check_user_settings, known_settings, parse_overrides
+from recbole_unisrec.data.layout import SHIPPED_DATA, require_dataset
 from recbole_unisrec.fileio import DataFormatError, atomic_write, read_lines
 
 SHAPE_SETTINGS = ("hidden_size", "inner_size", "n_layers", "n_heads", "n_exps", "adaptor_layers")
@@ -211,6 +212,7 @@ def hyper_search(
                          "search the others (e.g. props/hyper/UniSRec-pretrained.hyper)")
     if pretrained and not Path(pretrained).is_file():
         raise ValueError(f"checkpoint {pretrained} not found")
+    require_dataset(Path(given.get("data_path") or SHIPPED_DATA) / dataset, dataset)  # before hyperopt logs a trial
 
     info = {"command": command, "model": model, "dataset": dataset, "algo": algo, "space": str(space),
             "pretrained": pretrained, "freeze": freeze if pretrained else None}

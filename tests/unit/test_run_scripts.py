@@ -216,3 +216,11 @@ def test_a_baseline_ends_with_the_command_that_evaluates_its_checkpoint(tmp_path
     assert cli_main([*command[3:], "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)["metrics"]
     assert evaluated["recall@10"] == pytest.approx(result["test_result"]["recall@10"], abs=1e-4)
+
+
+def test_a_search_on_a_missing_data_set_stops_before_its_first_trial(tmp_path, capsys) -> None:
+    with pytest.raises(SystemExit):
+        run_script(run_hyper.main, ["-d", "Nope", "--data-root", str(tmp_path), "--space", str(REPO / "props/hyper/example.hyper")])
+    out, err = capsys.readouterr()
+    assert out == ""  # hyperopt prints each trial's parameters: no trial started
+    assert err.startswith("run_hyper.py: error: data set 'Nope' has no Nope.train.inter") and err.count("\n") == 1

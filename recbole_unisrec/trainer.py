@@ -175,7 +175,12 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
 
     def pretrain(self, train_data, verbose: bool = True, saved: bool = True, show_progress: bool = False) -> list[dict[str, float]]:
         """Epochs ``start_epoch .. pretrain_epochs - 1``; returns every epoch's mean losses so far."""
-        if self.start_epoch >= self.pretrain_epochs and verbose:
+        if self.pretrain_epochs == 0 and self.cur_step == 0 and saved:
+            # the untrained network as a checkpoint: fine-tuning it (-p) is the control for a pre-trained one
+            path = os.path.join(self.checkpoint_dir, f"{self.config['model']}-{self.config['dataset']}-0.pth")
+            self._save(path, 0, 0, None, verbose=verbose)
+            self.saved_model_file = path
+        elif self.start_epoch >= self.pretrain_epochs and verbose:
             self.logger.info(f"pre-training already complete: {self.start_epoch} of {self.pretrain_epochs} epochs")
         if self.cur_step == 0 and not self.transfer_log:  # the untrained model: the reference every later row is read against
             self._evaluate_transfer(0.0, dict.fromkeys(("loss", "seq_item", "seq_seq"), float("nan")), saved=saved,

@@ -112,3 +112,18 @@ def test_mid_epoch_checkpoint_records_the_position(corpus_root, tmp_path, monkey
     n = len(loader.global_batches(0))
     expected = [(0, b, b) for b in range(2, n, 2)] + [(1, 0, None), (1, 0, None)]
     assert positions == expected
+
+
+def test_zero_epochs_save_the_untrained_network(corpus_root, tmp_path, monkeypatch) -> None:
+    """``--pretrain_epochs=0``: UniSRec-<corpus>-0.pth holds the initialisation (the control a
+    pre-trained checkpoint is compared with), and fine-tuning loads it like any other."""
+    monkeypatch.chdir(tmp_path)
+    config, dataset, loader, model = build(corpus_root, checkpoint_dir=str(tmp_path / "saved"), pretrain_epochs=0)
+    initial = {name: value.clone() for name, value in model.state_dict().items()}
+    trainer = UniSRecPretrainTrainer(config, model, domains=dataset.domain_names)
+    assert trainer.pretrain(loader) == []
+    assert trainer.saved_model_file == str(tmp_path / "saved" / "UniSRec-FT-0.pth")
+    checkpoint = load_checkpoint(trainer.saved_model_file)
+    assert checkpoint["resume_epoch"] == 0 and checkpoint["cur_step"] == 0
+    assert set(checkpoint["state_dict"]) == set(initial)
+    assert all(torch.equal(checkpoint["state_dict"][name], value) for name, value in initial.items())

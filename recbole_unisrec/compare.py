@@ -31,7 +31,8 @@ from recbole_unisrec.fileio import atomic_write
 
 METRICS = ("recall@10", "ndcg@10", "recall@50", "ndcg@50")
 METRIC_TITLES = {"recall@10": "Recall@10", "ndcg@10": "NDCG@10", "recall@50": "Recall@50", "ndcg@50": "NDCG@50"}
-MD_COLUMNS = ("Model", "Seeds", *METRIC_TITLES.values(), "Training time (s)", "Trainable parameters")
+MD_COLUMNS = ("Model", "Seeds", *METRIC_TITLES.values(), "Training time (s)", "Trainable parameters",
+              "Epochs trained / tested, per seed")
 CSV_COLUMNS = ("model", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
                "train_seconds_mean", "train_seconds_std", "trainable_parameters", "devices")
 RUN_COLUMNS = ("model", "seed", *METRICS, "train_seconds", "trainable_parameters", "best_valid_score", "checkpoint",
@@ -157,6 +158,7 @@ def summarise(label: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     row["train_seconds"] = next(iter(row["seconds_by_device"].values())) if len(seconds_by_device) == 1 else None
     counts = sorted({int(r["trainable_parameters"]) for r in runs})
     row["trainable_parameters"] = counts[0] if len(counts) == 1 else counts
+    row["epochs"] = [(r.get("epochs"), r.get("best_epoch")) for r in runs]
     return row
 
 
@@ -178,13 +180,20 @@ def _fmt_params(value) -> str:
     return f"{value:,}" if isinstance(value, int) else " / ".join(f"{v:,}" for v in value)
 
 
+def _fmt_epochs(pairs: list[tuple[int | None, int | None]]) -> str:
+    """``trained/tested`` for each seed (``–`` for a run recorded before epochs were)."""
+    if not any(trained for trained, _ in pairs):
+        return "–"
+    return ", ".join(f"{trained}/{tested}" if trained else "–" for trained, tested in pairs)
+
+
 def markdown_table(rows: list[dict[str, Any]], caption: str = "") -> str:
     lines = [caption, ""] if caption else []
     lines.append("| " + " | ".join(MD_COLUMNS) + " |")
     lines.append("|---|" + "---:|" * (len(MD_COLUMNS) - 1))
     for row in rows:
         cells = [row["model"], str(len(row["seeds"])), *(_fmt(row[m], 4) for m in METRICS),
-                 _fmt_seconds(row), _fmt_params(row["trainable_parameters"])]
+                 _fmt_seconds(row), _fmt_params(row["trainable_parameters"]), _fmt_epochs(row["epochs"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

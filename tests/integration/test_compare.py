@@ -35,14 +35,16 @@ def test_two_models_two_seeds(tmp_path) -> None:
 
     lines = md.read_text().splitlines()
     table = [line for line in lines if line.startswith("|")]
-    assert table[0] == "| Model | Seeds | Recall@10 | NDCG@10 | Recall@50 | NDCG@50 | Training time (s) | Trainable parameters |"
-    assert table[1] == "|---|---:|---:|---:|---:|---:|---:|---:|"
+    assert table[0] == ("| Model | Seeds | Recall@10 | NDCG@10 | Recall@50 | NDCG@50 | Training time (s) | Trainable parameters "
+                        "| Epochs trained / tested, per seed |")
+    assert table[1] == "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
     assert len(table) == 4
     cells = [[cell.strip() for cell in row.strip("|").split("|")] for row in table[2:]]
     assert [row[:2] for row in cells] == [["SASRec", "2"], ["UniSRec:inductive_ft", "2"]]
     for row in cells:
         assert all(CELL.fullmatch(cell) for cell in row[2:6]), row
         assert re.fullmatch(r"\d+\.\d ± \d+\.\d", row[6]) and re.fullmatch(r"[\d,]+", row[7])
+        assert row[8] == "1/1, 1/1"
     assert lines[0].startswith("Tiny, test set") and "python run_compare.py -d Tiny" in md.read_text()
 
     per_run = list(csv.DictReader(runs.open()))

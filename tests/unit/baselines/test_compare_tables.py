@@ -67,12 +67,13 @@ def test_two_models_two_seeds_tables(tmp_path) -> None:
                      ("UniSRec:inductive_ft", 2, 3, ("--learning_rate=0.01",))]
     table = [line for line in md.read_text().splitlines() if line.startswith("|")]
     assert table[0] == "| " + " | ".join(MD_COLUMNS) + " |"
-    assert table[0] == "| Model | Seeds | Recall@10 | NDCG@10 | Recall@50 | NDCG@50 | Training time (s) | Trainable parameters |"
+    assert table[0] == ("| Model | Seeds | Recall@10 | NDCG@10 | Recall@50 | NDCG@50 | Training time (s) | Trainable parameters "
+                        "| Epochs trained / tested, per seed |")
     assert len(table) == 4
     sasrec = [cell.strip() for cell in table[2].strip("|").split("|")]
     std = statistics.stdev([0.101, 0.102])
     assert sasrec == ["SASRec", "2", f"0.1015 ± {std:.4f}", "0.0500 ± 0.0000", "0.3000 ± 0.0000", "0.1000 ± 0.0000",
-                      "11.5 ± 0.7", "1,234,567"]
+                      "11.5 ± 0.7", "1,234,567", "21/10, 22/11"]
     assert "`python run_compare.py ...`" in md.read_text()
     rows = list(csv.DictReader(summary.open()))
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 2
@@ -170,7 +171,7 @@ def test_training_time_is_summarised_per_device(tmp_path) -> None:
     compare(["SASRec"], "Tiny", [1, 2], tmp_path / "old", resume=True,
             runner=lambda spec, d, seed, **k: calls.append(seed) or runner(spec, d, seed))
     assert calls == [2]
-    assert "11.0 on unrecorded device; 12.0 on NVIDIA H200" in (tmp_path / "old.md").read_text()
+    assert "| 11.0 on unrecorded device; 12.0 on NVIDIA H200 | 1,234,567 | –, 22/11 |" in (tmp_path / "old.md").read_text()
 
 
 def test_resume_never_drops_a_finished_run_from_the_runs_file(tmp_path) -> None:
@@ -193,4 +194,4 @@ def test_resume_never_drops_a_finished_run_from_the_runs_file(tmp_path) -> None:
     compare(["SASRec"], "Tiny", [1], tmp_path / "out", runner=run, resume=True)  # fewer seeds and models
     assert sorted((tmp_path / "out.runs.csv").read_text().splitlines()) == before
     assert [line for line in (tmp_path / "out.md").read_text().splitlines() if line.startswith("| SASRec")] == [
-        "| SASRec | 1 | 0.1010 | 0.0500 | 0.3000 | 0.1000 | 11.0 | 1,234,567 |"]
+        "| SASRec | 1 | 0.1010 | 0.0500 | 0.3000 | 0.1000 | 11.0 | 1,234,567 | 21/10 |"]

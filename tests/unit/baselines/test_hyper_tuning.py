@@ -68,7 +68,7 @@ def fake_objective(calls):
     return objective
 
 
-def test_records_after_every_trial_and_passes_pretrained(tmp_path, monkeypatch) -> None:
+def test_records_after_every_trial_and_passes_pretrained(tiny_root, tmp_path, monkeypatch) -> None:
     calls = []
     seen_rows = []
     monkeypatch.setattr(quick_start, "objective_function", fake_objective(calls))
@@ -82,26 +82,28 @@ def test_records_after_every_trial_and_passes_pretrained(tmp_path, monkeypatch) 
     space.write_text("adaptor_dropout_prob choice [0.2,0.1,0.3]\n")
     out = tmp_path / "hyper"
     run_hyper.main(["-m", "UniSRec", "-d", "Tiny", "--space", str(space), "--out", str(out), "-p", str(checkpoint),
-                    "--no-freeze", "--epochs", "2", "--train_stage=transductive_ft"])
+                    "--no-freeze", "--epochs", "2", "--train_stage=transductive_ft", "--data-root", str(tiny_root)])
     assert seen_rows == [1, 2, 3]
     assert {c["config_dict"]["adaptor_dropout_prob"] for c in calls} == {0.1, 0.2, 0.3}
     assert all(c["pretrained"] == str(checkpoint) and c["freeze"] is False for c in calls)
-    assert all(c["overrides"] == ["--train_stage=transductive_ft", "--epochs=2"] for c in calls)
+    assert all(c["overrides"] == ["--train_stage=transductive_ft", f"--data_path={tiny_root}", "--epochs=2"] for c in calls)
     data, rows = read_outputs(out)
     first_best = min(t["trial"] for t in data["trials"] if t["best_valid_score"] == 0.5)
     assert data["best"]["trial"] == first_best and len(rows) == 3  # ties: the first trial with the score
 
 
-def test_exhaustive_max_evals_caps_the_grid(tmp_path, monkeypatch) -> None:
+def test_exhaustive_max_evals_caps_the_grid(tiny_root, tmp_path, monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(quick_start, "objective_function", fake_objective(calls))
     space = tmp_path / "space.hyper"
     space.write_text("adaptor_dropout_prob choice [0.2,0.1,0.3]\ntemperature choice [0.05,0.07]\n")
-    run_hyper.main(["-d", "Tiny", "--space", str(space), "--out", str(tmp_path / "h"), "--max-evals", "4"])
+    run_hyper.main(["-d", "Tiny", "--space", str(space), "--out", str(tmp_path / "h"), "--max-evals", "4",
+                    "--data-root", str(tiny_root)])
     assert len(calls) == 4 and len({tuple(sorted(c["config_dict"].items())) for c in calls}) == 4
     calls.clear()
     space.write_text("adaptor_dropout_prob choice [0.1,0.3]\ntemperature choice [0.05,0.07]\n")  # one score
-    run_hyper.main(["-d", "Tiny", "--space", str(space), "--out", str(tmp_path / "h"), "--early-stop", "1"])
+    run_hyper.main(["-d", "Tiny", "--space", str(space), "--out", str(tmp_path / "h"), "--early-stop", "1",
+                    "--data-root", str(tiny_root)])
     assert len(calls) == 2  # the first trial, then one without a better score
 
 
@@ -160,9 +162,11 @@ def test_other_bad_input_before_training(tmp_path) -> None:
 
 def test_shipped_space_files_parse() -> None:
     spaces = {path.stem: read_space(path) for path in (PROPS / "hyper").glob("*.hyper")}
-    assert set(spaces) == {"UniSRec", "UniSRec-pretrained", "SASRec", "example"}
+    assert set(spaces) == {"UniSRec", "UniSRec-pretrained", "SASRec", "example", "learning-rate"}
     example = spaces["example"]
     assert [len(p.values) for p in example] == [2, 2] and all(p.kind == "choice" for p in example)
+    (rate,) = spaces["learning-rate"]
+    assert (rate.name, rate.kind, list(rate.values)) == ("learning_rate", "choice", [0.0003, 0.001, 0.003])
 
 
 def test_best_trial_follows_the_metric_direction() -> None:

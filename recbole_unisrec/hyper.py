@@ -27,8 +27,8 @@ from typing import Any
 
 from recbole.trainer import HyperTuning
 
-from recbole_unisrec.config import RUNTIME_KEYS, check_user_settings, known_settings, parse_overrides
-from recbole_unisrec.data.layout import SHIPPED_DATA, require_dataset
+from recbole_unisrec.config import RUNTIME_KEYS, Config, check_user_settings, known_settings, parse_overrides
+from recbole_unisrec.data.layout import require_dataset
 from recbole_unisrec.fileio import DataFormatError, atomic_write, read_lines
 
 SHAPE_SETTINGS = ("hidden_size", "inner_size", "n_layers", "n_heads", "n_exps", "adaptor_layers")
@@ -212,7 +212,10 @@ def hyper_search(
                          "search the others (e.g. props/hyper/UniSRec-pretrained.hyper)")
     if pretrained and not Path(pretrained).is_file():
         raise ValueError(f"checkpoint {pretrained} not found")
-    require_dataset(Path(given.get("data_path") or SHIPPED_DATA) / dataset, dataset)  # before hyperopt logs a trial
+    # the data folder as every trial's Config resolves it (overrides, then config files, then the shipped
+    # data), checked before hyperopt starts and prints a trial
+    require_dataset(Config(model=model, dataset=dataset, config_file_list=config_file_list, overrides=overrides)["data_path"],
+                    dataset)
 
     info = {"command": command, "model": model, "dataset": dataset, "algo": algo, "space": str(space),
             "pretrained": pretrained, "freeze": freeze if pretrained else None}

@@ -92,6 +92,22 @@ def test_records_after_every_trial_and_passes_pretrained(tiny_root, tmp_path, mo
     assert data["best"]["trial"] == first_best and len(rows) == 3  # ties: the first trial with the score
 
 
+def test_the_data_folder_may_come_from_a_config_file(tiny_root, tmp_path, monkeypatch) -> None:
+    """The data set is looked for where the trials will look: data_path in --config_files counts."""
+    calls = []
+    monkeypatch.setattr(quick_start, "objective_function", fake_objective(calls))
+    space = tmp_path / "space.hyper"
+    space.write_text("adaptor_dropout_prob choice [0.2,0.1]\n")
+    settings = tmp_path / "mine.yaml"
+    settings.write_text(f"data_path: {tiny_root}\n")
+    run_hyper.main(["-d", "Tiny", "--space", str(space), "--out", str(tmp_path / "h"), "--config_files", str(settings)])
+    assert len(calls) == 2
+    settings.write_text(f"data_path: {tmp_path / 'elsewhere'}\n")
+    with pytest.raises(FileNotFoundError, match="data set 'Tiny' has no Tiny.train.inter"):
+        run_hyper.main(["-d", "Tiny", "--space", str(space), "--out", str(tmp_path / "h"), "--config_files", str(settings)])
+    assert len(calls) == 2
+
+
 def test_exhaustive_max_evals_caps_the_grid(tiny_root, tmp_path, monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(quick_start, "objective_function", fake_objective(calls))

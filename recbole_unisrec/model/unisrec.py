@@ -176,14 +176,18 @@ class UniSRec(SequentialRecommender):
         targets = interaction[TARGETS_FIELD]
         has_target = targets > 0
         seq_rows, target_rows, aug_rows = (interaction[key] for key in (fields.SEQ_ROWS, fields.TARGET_ROWS, fields.AUG_ROWS))
-        in_batch = self.item_candidates == "batch"
+        in_batch = self.item_candidates == "batch"  # else the next items are candidates of domain_seq_item
+        next_items = None
         if self.adaptor_per_occurrence:
             seq_emb = self._adapt_occurrences(vectors, seq_rows, interaction[self.ITEM_SEQ_LEN])
-            next_items = self.moe_adaptor(vectors[target_rows[has_target]]) if in_batch else None
+            if in_batch:
+                next_items = self.moe_adaptor(vectors[target_rows[has_target]])
             aug_emb = self._adapt_occurrences(vectors, aug_rows, interaction[fields.AUG_LENGTH])
         else:
             adapted = self.moe_adaptor(vectors)  # one row per distinct vector
-            seq_emb, next_items, aug_emb = adapted[seq_rows], adapted[target_rows[has_target]], adapted[aug_rows]
+            seq_emb, aug_emb = adapted[seq_rows], adapted[aug_rows]
+            if in_batch:
+                next_items = adapted[target_rows[has_target]]
         hidden = self.encode_positions(seq_emb)
         aug_hidden = self.encode_positions(aug_emb)
         positions = interaction[fields.AUG_POSITIONS]

@@ -5,6 +5,8 @@ the history's last item's, no model), full ranking, as `python -m recbole_unisre
     OMP_NUM_THREADS=1 python bench/zero_shot_reference.py                     # Scientific, Office, ML-1M: valid and test
     OMP_NUM_THREADS=1 python bench/zero_shot_reference.py Beauty Toys Games    # other data sets: valid only
 """
+import sys
+
 import torch
 import torch.nn.functional as F
 from recbole.utils import init_seed
@@ -30,14 +32,18 @@ class LastItemText(torch.nn.Module):
         return F.normalize(last, dim=-1) @ F.normalize(self.text_vectors, dim=-1).T
 
 
-import sys
-for name in sys.argv[1:] or ("Scientific", "Office", "ML-1M"):
-    config = Config(model="UniSRec", dataset=name, config_dict={"train_stage": "inductive_ft", "use_gpu": False})
-    for split in (("valid", "test") if len(sys.argv) < 2 else ("valid",)):
-        target = zero_shot_target(name, split, config, SHIPPED_DATA)
-        init_seed(2020, True)
-        model = get_model("UniSRec")(config, target.loader._dataset)
-        untrained = evaluate_zero_shot(model, target)
-        text = evaluate_zero_shot(LastItemText(target.text_vectors.clone()), target)
-        print(name, split, "untrained UniSRec", {k: round(v, 4) for k, v in untrained.items()})
-        print(name, split, "last-item text cosine", {k: round(v, 4) for k, v in text.items()})
+def main(names: list[str]) -> None:
+    for name in names or ("Scientific", "Office", "ML-1M"):
+        config = Config(model="UniSRec", dataset=name, config_dict={"train_stage": "inductive_ft", "use_gpu": False})
+        for split in ("valid",) if names else ("valid", "test"):
+            target = zero_shot_target(name, split, config, SHIPPED_DATA)
+            init_seed(2020, True)
+            model = get_model("UniSRec")(config, target.loader._dataset)
+            untrained = evaluate_zero_shot(model, target)
+            text = evaluate_zero_shot(LastItemText(target.text_vectors.clone()), target)
+            print(name, split, "untrained UniSRec", {k: round(v, 4) for k, v in untrained.items()})
+            print(name, split, "last-item text cosine", {k: round(v, 4) for k, v in text.items()})
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

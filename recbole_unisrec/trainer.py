@@ -147,7 +147,9 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         self.lam = float(config["lambda"])
         self.domains = list(domains or [config["dataset"]])
         self.run_args = dict(run_args or {})
-        self.last_file = os.path.join(self.checkpoint_dir, f"{config['model']}-{config['dataset']}-last.pth")
+        # every file of the run is <file_stem>-<what>: -last.pth, -<epochs>.pth, -best-transfer.pth, -transfer.csv
+        self.file_stem = os.path.join(self.checkpoint_dir, f"{config['model']}-{config['dataset']}")
+        self.last_file = f"{self.file_stem}-last.pth"
         self.saved_model_file = None
         self.start_batch = 0
         self.epoch_losses: list[dict[str, float]] = []
@@ -156,8 +158,7 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         self.transfer_eval_step = int(config["transfer_eval_step"] or 0)
         self.transfer_log: list[dict[str, float]] = []
         self.best_transfer: dict[str, float] | None = None
-        stem = os.path.join(self.checkpoint_dir, f"{config['model']}-{config['dataset']}")
-        self.transfer_file, self.best_transfer_file = f"{stem}-transfer.csv", f"{stem}-best-transfer.pth"
+        self.transfer_file, self.best_transfer_file = f"{self.file_stem}-transfer.csv", f"{self.file_stem}-best-transfer.pth"
         self.step_module: nn.Module = _PretrainStep(model)
         if distributed.is_distributed():
             # the only buffer is the constant text-vector table: never broadcast it
@@ -177,7 +178,7 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         """Epochs ``start_epoch .. pretrain_epochs - 1``; returns every epoch's mean losses so far."""
         if self.pretrain_epochs == 0 and self.cur_step == 0 and saved:
             # the untrained network as a checkpoint: fine-tuning it (-p) is the control for a pre-trained one
-            path = os.path.join(self.checkpoint_dir, f"{self.config['model']}-{self.config['dataset']}-0.pth")
+            path = f"{self.file_stem}-0.pth"
             self._save(path, 0, 0, None, verbose=verbose)
             self.saved_model_file = path
         elif self.start_epoch >= self.pretrain_epochs and verbose:
@@ -203,7 +204,7 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
                 if improved:
                     self._save(self.best_transfer_file, epoch + 1, 0, None, verbose=verbose)
                 if epoch + 1 == self.pretrain_epochs or (self.save_step and (epoch + 1) % self.save_step == 0):
-                    path = os.path.join(self.checkpoint_dir, f"{self.config['model']}-{self.config['dataset']}-{epoch + 1}.pth")
+                    path = f"{self.file_stem}-{epoch + 1}.pth"
                     self._save(path, epoch + 1, 0, None, verbose=verbose)
                     self.saved_model_file = path
         self.start_epoch, self.start_batch = self.pretrain_epochs, 0

@@ -1,7 +1,8 @@
 """RecBole datasets over the project's layout, with the item text vectors attached.
 
 * :class:`AtomicSequentialDataset` – any RecBole sequential model (the baselines) on a shipped
-  data set: unpacks the gzipped ``.inter`` files, then behaves exactly as RecBole's own.
+  data set: unpacks the gzipped ``.inter`` files, then behaves as RecBole's own, except that
+  ``train_user_fraction`` < 1 keeps the training rows of a sample of the users only.
 * :class:`UniSRecDataset` – adds ``plm_embedding``: a frozen ``nn.Embedding`` of the item text
   vectors aligned with RecBole's internal item ids (row 0 is the zero padding row), and
   ``word_drop_embedding``, the word-dropped copy used for augmentation (encoded on first use).
@@ -42,6 +43,36 @@ class AtomicSequentialDataset(SequentialDataset):
         feat[seq_field] = [items[:length][-max_length:] for items, length in zip(feat[seq_field], feat[len_field])]
         feat[len_field] = feat[len_field].clip(upper=max_length)
         self.field2seqlen[seq_field] = max_length
+
+    def build(self):
+        """RecBole's split by the files; with ``train_user_fraction`` < 1 the training split keeps
+        only the rows of a sample of its users (:func:`sampled_users`), while validation and test
+        keep every user: a domain with less training data, evaluated on the same users."""
+        built = super().build()
+        fraction = self.config["train_user_fraction"]
+        if fraction is None or float(fraction) == 1.0:
+            return built
+        train = built[0]
+        users = train.inter_feat[self.uid_field]
+        tokens = self.field2id_token[self.uid_field]
+        kept_ids = sampled_users(sorted(tokens[int(u)] for u in users.unique()), float(fraction),
+                                 int(self.config["train_user_seed"] or 0))
+        kept = torch.zeros(len(tokens), dtype=torch.bool)
+        kept[[self.field2token_id[self.uid_field][token] for token in kept_ids]] = True
+        built[0] = train.copy(train.inter_feat[kept[users]])
+        getLogger().info(f"train_user_fraction={fraction}: training on {len(built[0])} of {len(train)} rows, "
+                         f"{len(kept_ids)} users")
+        return built
+
+
+def sampled_users(user_tokens: list[str], fraction: float, seed: int) -> list[str]:
+    """``round(fraction * n)`` of ``user_tokens`` (at least one), drawn without replacement by
+    ``seed``: the same users for every model and model seed, so that rows compare like with like."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"train_user_fraction must be in (0, 1], got {fraction}")
+    count = max(1, round(fraction * len(user_tokens)))
+    chosen = np.random.default_rng(seed).choice(len(user_tokens), size=count, replace=False)
+    return [user_tokens[i] for i in sorted(chosen)]
 
 
 def encoder_spec_from_config(config) -> EncoderSpec:

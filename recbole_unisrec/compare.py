@@ -290,7 +290,11 @@ def compare(
     runner: Callable[..., dict[str, Any]] = run_spec,
     resume: bool = False,
 ) -> list[Path]:
-    """Run every model with every seed (model by model), rewriting the tables after each run.
+    """Run every model with every seed, rewriting the tables after each run.
+
+    Runs go seed by seed (every model with the first seed, then every model with the next), so a
+    comparison stopped part-way holds the same seeds for every model; the files list the runs
+    model by model.
 
     ``resume`` keeps the runs already in ``<out>.runs.csv`` (same model label and seed) instead of
     repeating them, so an interrupted comparison, or one extended by more seeds, continues. Runs
@@ -318,10 +322,11 @@ def compare(
     def write() -> list[Path]:
         done = {(label, result["seed"]) for label, result in results}
         others = [(key[0], result) for key, result in kept.items() if key not in done]
-        return write_tables(out, results, caption, others)
+        in_model_order = sorted(results, key=lambda pair: (labels.index(pair[0]), seeds.index(pair[1]["seed"])))
+        return write_tables(out, in_model_order, caption, others)
 
-    for spec in parsed:
-        for seed in seeds:
+    for seed in seeds:
+        for spec in parsed:
             if (spec.label, seed) in kept:
                 logger.info(f"run_compare: {spec.label}, seed {seed}: kept from {runs_file}")
                 results.append((spec.label, kept[(spec.label, seed)]))

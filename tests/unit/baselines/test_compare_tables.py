@@ -62,9 +62,9 @@ def test_two_models_two_seeds_tables(tmp_path) -> None:
     md, summary, runs = compare(["SASRec", "UniSRec:inductive_ft"], "Tiny", [1, 2], tmp_path / "out", epochs=3,
                                 overrides=["--learning_rate=0.01"], command="python run_compare.py ...", runner=runner)
     assert [p.name for p in (md, summary, runs)] == ["out.md", "out.csv", "out.runs.csv"]
-    assert calls == [("SASRec", 1, 3, ("--learning_rate=0.01",)), ("SASRec", 2, 3, ("--learning_rate=0.01",)),
-                     ("UniSRec:inductive_ft", 1, 3, ("--learning_rate=0.01",)),
-                     ("UniSRec:inductive_ft", 2, 3, ("--learning_rate=0.01",))]
+    assert calls == [("SASRec", 1, 3, ("--learning_rate=0.01",)), ("UniSRec:inductive_ft", 1, 3, ("--learning_rate=0.01",)),
+                     ("SASRec", 2, 3, ("--learning_rate=0.01",)),
+                     ("UniSRec:inductive_ft", 2, 3, ("--learning_rate=0.01",))]  # seed by seed
     table = [line for line in md.read_text().splitlines() if line.startswith("|")]
     assert table[0] == "| " + " | ".join(MD_COLUMNS) + " |"
     assert table[0] == ("| Model | Seeds | Recall@10 | NDCG@10 | Recall@50 | NDCG@50 | Training time (s) | Trainable parameters "
@@ -123,13 +123,25 @@ def test_resume_keeps_finished_runs_and_runs_only_the_rest(tmp_path) -> None:
     compare(["SASRec", "UniSRec:inductive_ft"], "Tiny", [1, 3], tmp_path / "out",
             runner=lambda spec, dataset, seed, **kwargs: calls.append((spec.label, seed)) or fake_result(spec, seed),
             resume=True)
-    assert calls == [("SASRec", 3), ("UniSRec:inductive_ft", 1), ("UniSRec:inductive_ft", 3)]
+    assert calls == [("UniSRec:inductive_ft", 1), ("SASRec", 3), ("UniSRec:inductive_ft", 3)]
     runs = list(csv.DictReader(open(tmp_path / "out.runs.csv")))
     assert [(r["model"], r["seed"]) for r in runs] == [("SASRec", "1"), ("SASRec", "3"),
                                                        ("UniSRec:inductive_ft", "1"), ("UniSRec:inductive_ft", "3")]
     assert (tmp_path / "out.runs.csv").read_text().splitlines()[1] == first_runs.splitlines()[1]
     assert [(r["epochs"], r["best_epoch"]) for r in runs] == [("21", "10"), ("23", "12"), ("21", "10"), ("23", "12")]
     assert "| SASRec | 2 | 0.1020 ± 0.0014 |" in (tmp_path / "out.md").read_text()
+
+
+def test_a_comparison_stopped_part_way_has_the_same_seeds_for_every_model(tmp_path) -> None:
+    def killed_at_the_third_run(spec, dataset, seed, **kwargs):
+        if seed == 2:
+            raise RuntimeError("killed")
+        return fake_result(spec, seed)
+
+    with pytest.raises(RuntimeError):
+        compare(["SASRec", "UniSRec:inductive_ft"], "Tiny", [1, 2], tmp_path / "out", runner=killed_at_the_third_run)
+    runs = [(r["model"], r["seed"]) for r in csv.DictReader(open(tmp_path / "out.runs.csv"))]
+    assert runs == [("SASRec", "1"), ("UniSRec:inductive_ft", "1")]
 
 
 def test_resume_rejects_a_foreign_runs_file(tmp_path) -> None:

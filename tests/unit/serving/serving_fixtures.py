@@ -12,7 +12,7 @@ import os
 import random
 from pathlib import Path
 
-from recbole_unisrec.data.convert.common import SequenceData, write_dataset
+from recbole_unisrec.data.convert.common import SequenceData
 
 NAME = "Tiny"
 POPULAR = "A-POP"

@@ -124,7 +124,7 @@ def test_corpus_item_count_mismatch_names_line(tmp_path, no_model):
 
 
 def test_gzipped_inputs_are_read(tmp_path):
-    plain = write_dataset(tmp_path / "plain", "Tiny", ITEMS)
+    write_dataset(tmp_path / "plain", "Tiny", ITEMS)
     packed = write_dataset(tmp_path / "packed", "Tiny", ITEMS)
     for suffix in ("text", "item2index"):
         path = packed / f"Tiny.{suffix}"

@@ -11,12 +11,14 @@
     recommend --checkpoint CKPT -d Scientific --history "B00TNNWMXI B00IBZE2EQ" -k 10
     evaluate -p CKPT -d Office [--split valid]     # full-ranking Recall/NDCG@10/50; zero-shot for a pre-trained one
     plot-transfer saved/UniSRec-BTGYMS-transfer.csv --out results/pretraining   # loss and zero-shot NDCG@10 by epoch
+    table results/A.runs.csv results/B.runs.csv [--out results/AB]   # one table from several run_compare files
 """
 from __future__ import annotations
 
 import argparse
 import json
 import logging
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -151,6 +153,20 @@ def _plot_transfer(args: argparse.Namespace) -> dict:
     return {"written": [str(path) for path in write_curve(args.out, logs, caption=args.caption, title=args.title)]}
 
 
+def _table(args: argparse.Namespace) -> None:
+    """``table``: one mean ± std table from the runs files of several ``run_compare.py`` calls."""
+    from recbole_unisrec.compare import markdown_table, merge_runs, summary_rows, write_tables
+
+    labels = args.labels or [None] * len(args.runs)
+    results = merge_runs(args.runs, labels=[None if label == "-" else label for label in labels], seeds=args.seeds)
+    caption = f"Test set, mean ± sample std over seeds; runs from {', '.join(args.runs)}."
+    if args.out:
+        caption += f"\n\n`python -m recbole_unisrec {shlex.join(args.argv)}`"
+        for path in write_tables(args.out, results, caption):
+            print(f"wrote {path}", file=sys.stderr)
+    print(markdown_table(summary_rows(results), caption))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recbole_unisrec", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -232,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     curve.add_argument("--title", default="", help="title of the chart")
     curve.set_defaults(run=_plot_transfer)
 
+    table = commands.add_parser("table", help="one table (mean ± std over seeds) from several run_compare runs files")
+    table.add_argument("runs", nargs="+", help="<out>.runs.csv files written by run_compare.py")
+    table.add_argument("--seeds", nargs="+", type=int, default=None, help="keep only these seeds")
+    table.add_argument("--labels", nargs="+", default=None,
+                       help="one row label per file ('-' keeps the file's own; a file of several models prefixes them)")
+    table.add_argument("--out", default=None, help="also write OUT.md, OUT.csv and OUT.runs.csv (the merged runs)")
+    table.set_defaults(run=_table)
+
     imp = commands.add_parser("import-checkpoint", help="rewrite a checkpoint of the original UniSRec code in this "
                                                         "project's format (read without running its code)")
     imp.add_argument("source", help="a .pth written by the original pretrain.py or finetune.py")
@@ -247,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     try:
         result = args.run(args)
     except Exception as error:  # a user's mistake is one line (the traceback with --debug); a bug is raised

@@ -260,6 +260,44 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     return results
 
 
+def merge_runs(paths: list[str | Path], labels: list[str | None] | None = None,
+               seeds: list[int] | None = None) -> list[tuple[str, dict[str, Any]]]:
+    """The runs of several runs files as one list, for one table of rows that separate
+    ``run_compare.py`` calls made. ``labels`` (one per file, None keeps the file's own) relabels a
+    file's runs: ``LABEL`` where it holds one model, ``LABEL, <model>`` where several. ``seeds``
+    keeps only those seeds. A model and seed found twice is an error naming both files, so that
+    no run is counted twice."""
+    labels = list(labels) if labels is not None else [None] * len(paths)
+    if len(labels) != len(paths):
+        raise ValueError(f"{len(labels)} labels for {len(paths)} runs files")
+    merged: list[tuple[str, dict[str, Any]]] = []
+    source: dict[tuple[str, int], Path] = {}
+    for path, file_label in zip(map(Path, paths), labels):
+        runs = read_runs(path)
+        models = set(label for label, _ in runs)
+        for label, result in runs:
+            if file_label:
+                label = file_label if len(models) == 1 else f"{file_label}, {label}"
+            if seeds is not None and result["seed"] not in seeds:
+                continue
+            key = (label, result["seed"])
+            if key in source:
+                raise ValueError(f"{path}: {label}, seed {result['seed']} is also in {source[key]} "
+                                 f"(give the files distinct --labels)")
+            source[key] = path
+            merged.append((label, result))
+    if not merged:
+        raise ValueError(f"no runs in {', '.join(map(str, paths))}" + (f" for seeds {seeds}" if seeds else ""))
+    order = list(dict.fromkeys(label for label, _ in merged))
+    return sorted(merged, key=lambda pair: (order.index(pair[0]), pair[1]["seed"]))
+
+
+def summary_rows(results: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One :func:`summarise` row per model label, in the order the labels first appear."""
+    labels = list(dict.fromkeys(label for label, _ in results))
+    return [summarise(label, [r for l, r in results if l == label]) for label in labels]
+
+
 def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], caption: str = "",
                  other_runs: list[tuple[str, dict[str, Any]]] = ()) -> list[Path]:
     """``<out>.md``, ``<out>.csv`` and ``<out>.runs.csv`` from ``(label, result)`` pairs, each written atomically.
@@ -267,8 +305,7 @@ def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], cap
     ``other_runs`` (finished runs this comparison does not summarise, or not yet) are kept in the
     runs file after ``results``: a runs file never loses a finished run."""
     out = Path(out)
-    labels = list(dict.fromkeys(label for label, _ in results))
-    rows = [summarise(label, [r for l, r in results if l == label]) for label in labels]
+    rows = summary_rows(results)
     paths = [out.with_name(out.name + suffix) for suffix in (".md", ".csv", ".runs.csv")]
     texts = (markdown_table(rows, caption), summary_csv(rows), runs_csv([*results, *other_runs]))
     for path, text in zip(paths, texts):

@@ -6,7 +6,8 @@ import statistics
 
 import pytest
 
-from recbole_unisrec.compare import CSV_COLUMNS, MD_COLUMNS, RUN_COLUMNS, compare, overrides_for, parse_spec
+from recbole_unisrec.compare import (CSV_COLUMNS, MD_COLUMNS, RUN_COLUMNS, compare, merge_runs, overrides_for, parse_spec,
+                                     summary_rows)
 
 
 def fake_result(spec, seed):
@@ -207,3 +208,51 @@ def test_resume_never_drops_a_finished_run_from_the_runs_file(tmp_path) -> None:
     assert sorted((tmp_path / "out.runs.csv").read_text().splitlines()) == before
     assert [line for line in (tmp_path / "out.md").read_text().splitlines() if line.startswith("| SASRec")] == [
         "| SASRec | 1 | 0.1010 | 0.0500 | 0.3000 | 0.1000 | 11.0 | 1,234,567 | 21/10 |"]
+
+
+def _two_comparisons(tmp_path):
+    """Two runs files as two separate run_compare calls write them: the same label in both."""
+    def runner(spec, dataset, seed, **kwargs):
+        return fake_result(spec, seed)
+
+    compare(["UniSRec:inductive_ft"], "Scientific", [1, 2], tmp_path / "frozen", runner=runner)
+    compare(["SASRec", "UniSRec:inductive_ft"], "Scientific", [1, 2, 3], tmp_path / "full", runner=runner)
+    return tmp_path / "frozen.runs.csv", tmp_path / "full.runs.csv"
+
+
+def test_merge_runs_relabels_each_file_and_keeps_the_chosen_seeds(tmp_path) -> None:
+    frozen, full = _two_comparisons(tmp_path)
+    merged = merge_runs([frozen, full], labels=["frozen", "full"], seeds=[1, 2])
+    assert [(label, result["seed"]) for label, result in merged] == [
+        ("frozen", 1), ("frozen", 2), ("full, SASRec", 1), ("full, SASRec", 2),
+        ("full, UniSRec:inductive_ft", 1), ("full, UniSRec:inductive_ft", 2)]
+    rows = summary_rows(merged)
+    assert [row["seeds"] for row in rows] == [[1, 2]] * 3
+    assert rows[0]["recall@10"][0] == pytest.approx(statistics.fmean([0.201, 0.202]))
+
+
+def test_merge_runs_refuses_a_run_counted_twice(tmp_path) -> None:
+    frozen, full = _two_comparisons(tmp_path)
+    with pytest.raises(ValueError, match=r"full.runs.csv: UniSRec:inductive_ft, seed 1 is also in .*frozen.runs.csv"):
+        merge_runs([frozen, full])
+    with pytest.raises(ValueError, match="1 labels for 2 runs files"):
+        merge_runs([frozen, full], labels=["x"])
+    with pytest.raises(ValueError, match="no runs in .* for seeds"):
+        merge_runs([frozen], seeds=[7])
+
+
+def test_table_command_prints_and_writes_one_table(tmp_path, capsys) -> None:
+    from recbole_unisrec.__main__ import main
+
+    frozen, full = _two_comparisons(tmp_path)
+    out = tmp_path / "merged"
+    assert main(["table", str(frozen), str(full), "--labels", "frozen", "-", "--seeds", "1", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    body = [line for line in printed.splitlines() if line.startswith("| ") and not line.startswith("| Model")]
+    assert [line.split(" | ")[0] for line in body] == ["| frozen", "| SASRec", "| UniSRec:inductive_ft"]
+    assert f"`python -m recbole_unisrec table {frozen} {full} --labels frozen - --seeds 1 2 --out {out}`" in printed
+    assert out.with_name("merged.md").read_text() + "\n" == printed
+    with open(out.with_name("merged.runs.csv")) as handle:
+        assert len(list(csv.DictReader(handle))) == 6
+    assert main(["table", str(frozen), str(tmp_path / "nothing.runs.csv")]) == 2
+    assert "nothing.runs.csv" in capsys.readouterr().err

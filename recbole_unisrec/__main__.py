@@ -157,8 +157,8 @@ def _table(args: argparse.Namespace) -> None:
     """``table``: one mean ± std table from the runs files of several ``run_compare.py`` calls."""
     from recbole_unisrec.compare import markdown_table, merge_runs, summary_rows, write_tables
 
-    labels = args.labels or [None] * len(args.runs)
-    results = merge_runs(args.runs, labels=[None if label == "-" else label for label in labels], seeds=args.seeds)
+    labels = None if args.labels is None else [None if label == "-" else label for label in args.labels]
+    results = merge_runs(args.runs, labels=labels, seeds=args.seeds)
     caption = f"Test set, mean ± sample std over seeds; runs from {', '.join(args.runs)}."
     if args.out:
         caption += f"\n\n`python -m recbole_unisrec {shlex.join(args.argv)}`"

@@ -274,7 +274,7 @@ def merge_runs(paths: list[str | Path], labels: list[str | None] | None = None,
     source: dict[tuple[str, int], Path] = {}
     for path, file_label in zip(map(Path, paths), labels):
         runs = read_runs(path)
-        models = set(label for label, _ in runs)
+        models = {label for label, _ in runs}
         for label, result in runs:
             if file_label:
                 label = file_label if len(models) == 1 else f"{file_label}, {label}"

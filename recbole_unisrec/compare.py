@@ -345,10 +345,16 @@ def compare(
     for spec in parsed:  # every one-line error before the first (long) run
         check_model(spec.model)
         overrides_for(spec.model, overrides)
-    caption = (f"{dataset}, test set (leave-one-out, full ranking); mean ± sample std over seeds "
-               f"{', '.join(map(str, seeds))}; training time: wall seconds of training incl. validation.")
-    if command:
-        caption += f"\n\n`{command}`"
+
+    def caption(finished_seeds: list[int]) -> str:
+        """The table's caption, naming the seeds it summarises (fewer than asked for while running)."""
+        text = (f"{dataset}, test set (leave-one-out, full ranking); mean ± sample std over seeds "
+                f"{', '.join(map(str, finished_seeds))}")
+        if finished_seeds != seeds:
+            text += f" (of {', '.join(map(str, seeds))} asked for)"
+        text += "; training time: wall seconds of training incl. validation."
+        return text + (f"\n\n`{command}`" if command else "")
+
     runs_file = Path(out).with_name(Path(out).name + ".runs.csv")
     finished = read_runs(runs_file) if resume and runs_file.is_file() else []
     kept = {(label, result["seed"]): result for label, result in finished}
@@ -360,7 +366,8 @@ def compare(
         done = {(label, result["seed"]) for label, result in results}
         others = [(key[0], result) for key, result in kept.items() if key not in done]
         in_model_order = sorted(results, key=lambda pair: (labels.index(pair[0]), seeds.index(pair[1]["seed"])))
-        return write_tables(out, in_model_order, caption, others)
+        finished_seeds = [seed for seed in seeds if any(result["seed"] == seed for _, result in results)]
+        return write_tables(out, in_model_order, caption(finished_seeds), others)
 
     for seed in seeds:
         for spec in parsed:

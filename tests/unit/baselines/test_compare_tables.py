@@ -105,7 +105,17 @@ def test_tables_are_rewritten_after_every_run(tmp_path) -> None:
     with pytest.raises(RuntimeError):
         compare(["SASRec"], "Tiny", [1, 2], tmp_path / "out", runner=runner)
     assert seen == [2]  # header + the finished run were on disk before the second run
-    assert "| SASRec | 1 |" in (tmp_path / "out.md").read_text()
+    table = (tmp_path / "out.md").read_text()
+    assert "| SASRec | 1 |" in table
+    assert "over seeds 1 (of 1, 2 asked for);" in table
+
+
+def test_caption_names_the_seeds_summarised(tmp_path) -> None:
+    compare(["SASRec"], "Tiny", [1, 2], tmp_path / "out", runner=lambda spec, dataset, seed, **kwargs: fake_result(spec, seed),
+            command="run_compare.py -d Tiny")
+    caption = (tmp_path / "out.md").read_text().split("\n\n")[:2]
+    assert caption == ["Tiny, test set (leave-one-out, full ranking); mean ± sample std over seeds 1, 2; "
+                       "training time: wall seconds of training incl. validation.", "`run_compare.py -d Tiny`"]
 
 
 def test_resume_keeps_finished_runs_and_runs_only_the_rest(tmp_path) -> None:

@@ -15,13 +15,16 @@ from typing import Any
 import torch
 from torch import nn
 
-from recbole_unisrec.fileio import CheckpointError
+from recbole_unisrec.fileio import CheckpointError, atomic_write
 
 DOMAIN_SPECIFIC = ("item_embedding.",)
 """Parameters that belong to one data set's items and are never transferred."""
 FROZEN_IN_FINETUNING = ("position_embedding.", "trm_encoder.")
 """What parameter-efficient fine-tuning keeps as pre-trained: the position embedding and the
 Transformer layers (as the original code; the adaptor, the input LayerNorm and an ID embedding train)."""
+RESUME_STATE = ("optimizer", "scaler", "rng", "partial", "resume_epoch", "resume_batch", "cur_step", "world_size")
+"""What a checkpoint holds only to continue its own training; fine-tuning, evaluation and serving
+read none of it. Adam's two moments make a pre-training checkpoint three times the weights' size."""
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -116,3 +119,20 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return trainable, total
+
+
+def write_slim_checkpoint(source: str | os.PathLike, output: str | os.PathLike) -> dict[str, Any]:
+    """Write ``source`` without its :data:`RESUME_STATE` to ``output`` (whole or not at all).
+
+    The copy fine-tunes, evaluates and serves exactly as the source (the same ``state_dict``); it
+    records where it came from in ``slimmed_from``, and resuming training from it is refused."""
+    checkpoint = load_checkpoint(source)
+    dropped = [key for key in RESUME_STATE if key in checkpoint]
+    if not dropped:
+        raise CheckpointError(f"{source}: holds no optimizer or resume state, nothing to drop")
+    slim = {key: value for key, value in checkpoint.items() if key not in RESUME_STATE}
+    slim["slimmed_from"] = {"file": os.path.basename(str(source)), "dropped": dropped}
+    with atomic_write(output, "wb") as handle:
+        torch.save(slim, handle)
+    return {"source": str(source), "output": str(output), "dropped": dropped,
+            "bytes_before": os.path.getsize(source), "bytes_after": os.path.getsize(output)}

@@ -390,6 +390,9 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         """Continue from a checkpoint of this trainer; anything else is a one-line ``CheckpointError``."""
         path = str(resume_file)
         checkpoint = load_checkpoint(path, map_location="cpu")
+        if checkpoint.get("slimmed_from"):
+            raise CheckpointError(f"{path}: a slim copy without optimizer or resume state (for fine-tuning); resume from "
+                                  f"the full checkpoint it was made from, {checkpoint['slimmed_from'].get('file')}")
         if checkpoint.get("format") != CHECKPOINT_FORMAT or "resume_epoch" not in checkpoint:
             raise CheckpointError(f"{path}: not a pre-training checkpoint of this project (no resume state)")
         domains = list(checkpoint.get("domains") or [])

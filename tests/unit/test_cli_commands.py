@@ -134,3 +134,21 @@ def test_encode_prints_json_on_first_run_and_on_a_cache_hit(data_root, capsys):
 def test_encode_unknown_data_set_is_one_line(tmp_path, capsys):
     code, out, err = run(capsys, "encode", "-d", "Nowhere", "--data-root", str(tmp_path))
     assert code == 2 and out == "" and err.startswith("error: ") and err.count("\n") == 1
+
+
+def test_slim_writes_the_copy_and_a_bad_source_is_one_line(tmp_path, capsys):
+    import torch
+
+    source, output = tmp_path / "full.pth", tmp_path / "slim.pth"
+    weights = {"w": torch.arange(6.0)}
+    torch.save({"state_dict": weights, "config": {"model": "UniSRec"}, "optimizer": {"state": {}, "param_groups": []},
+                "cur_step": 3}, source)
+    assert main(["slim", str(source), str(output)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dropped"] == ["optimizer", "cur_step"] and summary["output"] == str(output)
+    slim = torch.load(output, weights_only=True)
+    assert sorted(slim) == ["config", "slimmed_from", "state_dict"] and torch.equal(slim["state_dict"]["w"], weights["w"])
+
+    assert main(["slim", str(tmp_path / "missing.pth"), str(tmp_path / "out.pth")]) == 2
+    assert capsys.readouterr().err == f"error: {tmp_path / 'missing.pth'}: checkpoint file not found\n"
+    assert not (tmp_path / "out.pth").exists()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from pretrain_fixtures import build
 
-from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint, load_pretrained
+from recbole_unisrec.checkpoint import RESUME_STATE, CheckpointError, load_checkpoint, load_pretrained, write_slim_checkpoint
 from recbole_unisrec.config import Config
 from recbole_unisrec.trainer import CHECKPOINT_FORMAT, UniSRecPretrainTrainer
 
@@ -64,6 +64,37 @@ def test_fine_tuning_refuses_other_text_vectors(trained) -> None:
         load_pretrained(model, trainer.saved_model_file, text_encoder="default", text_pooling="cls")
     with pytest.raises(CheckpointError, match=r"made with text_encoder 'default', but this run uses 'bert-base-uncased'"):
         load_pretrained(model, trainer.saved_model_file, text_encoder="bert-base-uncased", text_pooling="mean")
+
+
+def test_a_slim_copy_fine_tunes_like_the_full_checkpoint_and_refuses_to_resume(trained, corpus_root, tmp_path) -> None:
+    trainer, _, _ = trained
+    slim = tmp_path / "slim.pth"
+    summary = write_slim_checkpoint(trainer.saved_model_file, slim)
+    assert summary["dropped"] == ["optimizer", "rng", "partial", "resume_epoch", "resume_batch", "cur_step", "world_size"]
+    assert summary["bytes_after"] < summary["bytes_before"] / 2  # Adam's two moments were two thirds of the file
+    full, copy = load_checkpoint(trainer.saved_model_file), torch.load(slim, weights_only=True)
+    assert not set(RESUME_STATE) & set(copy)
+    assert copy["slimmed_from"]["file"] == "UniSRec-FT-1.pth"
+    assert copy["domains"] == full["domains"] and copy["text_encoder"] == full["text_encoder"]
+    assert copy["state_dict"].keys() == full["state_dict"].keys()
+    assert all(torch.equal(copy["state_dict"][name], value) for name, value in full["state_dict"].items())
+
+    config = Config(model="UniSRec", dataset="Fruit", config_dict={
+        "data_path": str(corpus_root), "hidden_size": 32, "inner_size": 32, "n_layers": 1, "n_exps": 4,
+        "MAX_ITEM_LIST_LENGTH": 8, "train_stage": "inductive_ft"})
+    from recbole_unisrec.registry import create_dataset, get_model
+
+    dataset = create_dataset(config)
+    from_full, from_slim = get_model("UniSRec")(config, dataset), get_model("UniSRec")(config, dataset)
+    assert load_pretrained(from_full, trainer.saved_model_file) == load_pretrained(from_slim, slim)
+    for (name, a), (_, b) in zip(from_full.state_dict().items(), from_slim.state_dict().items()):
+        assert torch.equal(a, b), name
+
+    with pytest.raises(CheckpointError, match=r"slim.pth: a slim copy .* resume from the full checkpoint it was made from, UniSRec-FT-1.pth"):
+        trainer.resume_checkpoint(slim)
+    with pytest.raises(CheckpointError, match="holds no optimizer or resume state, nothing to drop"):
+        write_slim_checkpoint(slim, tmp_path / "again.pth")
+    assert not (tmp_path / "again.pth").exists()
 
 
 def test_generator_states_round_trip(trained) -> None:

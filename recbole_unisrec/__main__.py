@@ -78,7 +78,7 @@ def _corpus(args: argparse.Namespace) -> dict:
 def _encode(args: argparse.Namespace) -> dict:
     from recbole_unisrec.text import EncoderSpec, text_vectors
 
-    spec = EncoderSpec(model=args.model, pooling=args.pooling, batch_size=args.batch_size)
+    spec = EncoderSpec(model=args.model, pooling=args.pooling, batch_size=args.batch_size, device=args.device)
     table = text_vectors(Path(args.data_root), args.dataset, spec, word_drop_ratio=args.word_drop, seed=args.seed)
     filename = getattr(table, "filename", None)  # a Path under numpy 2.4, which json cannot write
     return {"dataset": args.dataset, "rows": table.shape[0], "dim": table.shape[1], "file": str(filename) if filename else None}
@@ -217,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--model", default="default", help="'default' (offline MiniLM), a local dir or a hub name")
     enc.add_argument("--pooling", default="mean", choices=["mean", "cls"])
     enc.add_argument("--batch-size", type=int, default=64)
+    enc.add_argument("--device", default="cpu", help="where the language model runs: cpu, cuda, cuda:1 ...")
     enc.add_argument("--word-drop", type=float, default=0.0, help="encode the word-dropped copy with this ratio")
     enc.add_argument("--seed", type=int, default=2022)
     enc.set_defaults(run=_encode)

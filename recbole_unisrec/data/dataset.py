@@ -76,13 +76,15 @@ def sampled_users(user_tokens: list[str], fraction: float, seed: int) -> list[st
 
 
 def encoder_spec_from_config(config) -> EncoderSpec:
-    """The text encoder a run uses, from the ``text_*`` keys of ``props/UniSRec.yaml``."""
+    """The text encoder a run uses, from the ``text_*`` keys of ``props/UniSRec.yaml``; it encodes
+    (once, then cached) on the run's device, so a GPU run does not encode on the CPU."""
     defaults = EncoderSpec()
     return EncoderSpec(
         model=config["text_encoder"] or defaults.model,
         pooling=config["text_pooling"] or defaults.pooling,
         max_length=config["text_max_length"] or defaults.max_length,
         batch_size=config["text_batch_size"] or defaults.batch_size,
+        device=str(config["device"] or defaults.device),
     )
 
 

@@ -82,3 +82,13 @@ def test_model_identity_follows_content_not_path(tmp_path):
     c = fake(tmp_path / "c", b"v" * 100)
     assert model_identity(a) == model_identity(b) != model_identity(c)
     assert model_identity("default") == model_identity("default")
+
+
+def test_a_run_encodes_on_its_own_device():
+    import torch
+
+    from recbole_unisrec.data.dataset import encoder_spec_from_config
+
+    settings = {"text_encoder": None, "text_pooling": "cls", "text_max_length": None, "text_batch_size": 32}
+    assert encoder_spec_from_config({**settings, "device": torch.device("cuda:1")}).device == "cuda:1"
+    assert encoder_spec_from_config({**settings, "device": None}) == EncoderSpec(pooling="cls", batch_size=32)

@@ -1,7 +1,7 @@
 """Anisotropy and domain fusion: mean cosine similarity of item text vectors within and across
 domains, before and after a pre-trained UniSRec's MoE whitening adaptor, with a 2-D PCA view.
 
-    python run_anisotropy.py -p checkpoints/UniSRec-BTGYMS-1epoch.pth --out results/anisotropy
+    python run_anisotropy.py -p checkpoints/UniSRec-BTGYMS-3epochs.pth --out results/anisotropy-3epochs
     python run_anisotropy.py -d Beauty Toys Scientific -n 500 --seed 1 --cached-only
 
 Samples up to N items per data set (seeded; default 1000) from the default data sets (the

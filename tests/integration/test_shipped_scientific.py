@@ -71,17 +71,22 @@ def test_unisrec_from_scratch_on_scientific(tmp_path) -> None:
     assert result["trainable_parameters"] == 50 * 300 + 2 * layer + 600 + 930_816 > 0
 
 
-SHIPPED_CHECKPOINT = SHIPPED_DATA.parent / "checkpoints" / "UniSRec-BTGYMS-3epochs.pth"
+SHIPPED_CHECKPOINTS = sorted((SHIPPED_DATA.parent / "checkpoints").glob("*.pth"))
 
 
-def test_shipped_checkpoint_fine_tunes_on_scientific(tmp_path) -> None:
-    """The README's main job: the shipped pre-trained checkpoint, adaptor-only fine-tuning on
+def test_two_checkpoints_ship() -> None:
+    assert [path.name for path in SHIPPED_CHECKPOINTS] == ["UniSRec-BTGYMS-3epochs.pth", "UniSRec-BTGYMS-fixed-1epoch.pth"]
+
+
+@pytest.mark.parametrize("shipped", SHIPPED_CHECKPOINTS, ids=lambda path: path.stem)
+def test_shipped_checkpoint_fine_tunes_on_scientific(shipped, tmp_path) -> None:
+    """The README's main job: a shipped pre-trained checkpoint, adaptor-only fine-tuning on
     Scientific. Loaded safely; the Transformer stays bit-equal; one epoch already ranks well."""
-    checkpoint = torch.load(SHIPPED_CHECKPOINT, weights_only=True)
+    checkpoint = torch.load(shipped, weights_only=True)
     assert checkpoint["domains"] == ["Beauty", "Toys", "Games", "Yelp", "MicroLens", "Steam"]
     result = run("UniSRec", "Scientific", config_dict={
         "epochs": 1, "checkpoint_dir": str(tmp_path), "show_progress": False, "train_stage": "inductive_ft",
-    }, pretrained=str(SHIPPED_CHECKPOINT), freeze=True)
+    }, pretrained=str(shipped), freeze=True)
     # the MoE adaptor, 8 experts x (384 + 384 x 300) + two 384 x 8 gates, and the input LayerNorm (2 x 300)
     assert result["trainable_parameters"] == 930_816 + 600
     tuned = torch.load(result["checkpoint"], weights_only=True)["state_dict"]

@@ -14,7 +14,8 @@ it); random and bayes (TPE) draw --max-evals settings, seeded by --search-seed. 
 weights the pre-training loss, so it is not there). UniSRec gets props/finetune.yaml (and with -p
 trains only the adaptor unless --no-freeze), baselines props/baseline.yaml, as run_finetune.py and
 run_baseline.py do; every other RecBole setting can be given as --key=value. OUT.md (one row per
-trial, best marked) and OUT.json (best setting and every trial) are rewritten after every trial.
+trial, best marked) and OUT.json (best setting and every trial) are rewritten after every trial;
+--resume replays the trials OUT.json holds (same search, checked) and trains only the missing ones.
 """
 from __future__ import annotations
 
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> list:
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True,
                         help="with -p, keep the Transformer and position embedding frozen; --no-freeze trains everything")
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the trials already in OUT.json (same search) and run only the missing ones")
     args, overrides = parser.parse_known_args(argv)
     command = "python run_hyper.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))
     overrides = with_data_root(args.data_root, overrides)
@@ -50,7 +53,7 @@ def main(argv: list[str] | None = None) -> list:
     paths = hyper_search(args.model, args.dataset, args.space, args.out or f"results/hyper-{args.model}-{args.dataset}",
                          algo=args.algo, max_evals=args.max_evals, early_stop=args.early_stop,
                          search_seed=args.search_seed, config_file_list=args.config_files, overrides=overrides,
-                         pretrained=args.pretrained, freeze=args.freeze, command=command)
+                         pretrained=args.pretrained, freeze=args.freeze, command=command, resume=args.resume)
     for path in paths:
         print(path)
     return paths

@@ -1,5 +1,6 @@
 """Hyperparameter search (``run_hyper.py``): RecBole's ``HyperTuning`` (hyperopt) over this
-plugin's objective function, with a result table rewritten after every trial.
+plugin's objective function, with a result table rewritten after every trial, and a search that
+resumes from that table (``--resume``): a trial already recorded is replayed, not trained again.
 
 A search space file has RecBole's syntax, one setting a line, fields separated by single spaces
 (RecBole's parser has no comments; a line starting with ``#`` is refused here)::
@@ -170,6 +171,35 @@ def write_results(out: str | Path, trials: list[dict[str, Any]], names: list[str
     return [md_path, json_path]
 
 
+# --- resuming --------------------------------------------------------------------------------
+
+RESUME_KEYS = ("model", "dataset", "algo", "space", "pretrained", "freeze", "search_seed", "settings")
+"""What a resumed search must share with the recorded one for its trials to be the same trials."""
+
+DISPLAY_SETTINGS = ("show_progress", "state")
+"""--key=value settings that change only what is printed, so a resumed search may differ in them."""
+
+
+def recorded_trials(json_path: Path, info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The trials ``json_path`` holds, after checking it was written by the same search as ``info``."""
+    try:
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise DataFormatError(json_path, f"cannot resume from it: {error}") from None
+    for key in RESUME_KEYS:
+        if key in data and data[key] != info[key]:
+            raise ValueError(f"{json_path}: cannot resume: it was searched with {key}={data[key]!r}, "
+                             f"this search has {key}={info[key]!r} (use another --out)")
+    return list(data.get("trials", []))
+
+
+def replayed_result(trial: dict[str, Any], model: str) -> dict[str, Any]:
+    """A recorded trial as the objective function's result (no model is trained)."""
+    return {"model": model, **{k: trial.get(k) for k in ("best_valid_score", "valid_score_bigger", "valid_metric",
+                                                          "best_valid_result", "test_result", "train_seconds",
+                                                          "checkpoint")}}
+
+
 # --- the search -----------------------------------------------------------------------------
 
 def hyper_search(
@@ -186,8 +216,14 @@ def hyper_search(
     pretrained: str | None = None,
     freeze: bool = True,
     command: str = "",
+    resume: bool = False,
 ) -> list[Path]:
-    """Search ``space`` for ``model`` on ``dataset``; writes ``<out>.md`` and ``<out>.json`` after every trial."""
+    """Search ``space`` for ``model`` on ``dataset``; writes ``<out>.md`` and ``<out>.json`` after every trial.
+
+    With ``resume``, the trials in ``<out>.json`` are replayed in order (the exhaustive grid and the
+    seeded samplers draw the same settings again, and bayes sees the same scores), so only the
+    missing trials train.
+    """
     from recbole_unisrec.compare import check_model
     from recbole_unisrec.quick_start import objective_function
 
@@ -218,12 +254,19 @@ def hyper_search(
                     dataset)
 
     info = {"command": command, "model": model, "dataset": dataset, "algo": algo, "space": str(space),
-            "pretrained": pretrained, "freeze": freeze if pretrained else None}
+            "pretrained": pretrained, "freeze": freeze if pretrained else None, "search_seed": search_seed,
+            "settings": {k: v for k, v in given.items() if k not in DISPLAY_SETTINGS}}
+    json_path = Path(out).with_name(Path(out).name + ".json")
+    replay = recorded_trials(json_path, info) if resume and json_path.is_file() else []
     trials: list[dict[str, Any]] = []
     paths: list[Path] = []
 
     def record(trial_params: dict, result: dict, seconds: float) -> None:
         nonlocal paths
+        if len(trials) < len(replay):
+            trials.append(replay[len(trials)])
+            getLogger().info(f"run_hyper: trial {len(trials)} replayed from {json_path}")
+            return
         trials.append({"trial": len(trials) + 1, "params": {k: _plain(v) for k, v in trial_params.items()},
                        **{k: result.get(k) for k in ("best_valid_score", "valid_score_bigger", "valid_metric",
                                                      "best_valid_result", "test_result", "train_seconds",
@@ -233,6 +276,13 @@ def hyper_search(
         getLogger().info(f"run_hyper: trial {len(trials)} recorded in {paths[0]}")
 
     def objective(trial_params: dict, config_files: list[str] | None) -> dict:
+        if len(trials) < len(replay):
+            recorded = replay[len(trials)]
+            drawn = {k: _plain(v) for k, v in trial_params.items()}
+            if recorded["params"] != drawn:
+                raise ValueError(f"{json_path}: cannot resume: trial {len(trials) + 1} was {recorded['params']}, "
+                                 f"this search draws {drawn} (use another --out)")
+            return replayed_result(recorded, model)
         return objective_function({**trial_params, "model": model, "dataset": dataset}, config_files,
                                   overrides=overrides, pretrained=pretrained, freeze=freeze)
 
@@ -242,5 +292,7 @@ def hyper_search(
     if algo == "exhaustive" and max_evals:
         tuner.max_evals = min(tuner.max_evals, max_evals)  # RecBole sets the grid size
     tuner.run()
+    if not paths and replay:  # every trial was recorded already: rewrite the tables all the same
+        paths = write_results(out, trials, names, info)
     return paths
 

@@ -57,14 +57,18 @@ def test_two_trials_end_to_end(tiny_config, tmp_path, model, space, algo) -> Non
     assert trials[0]["test_result"] != trials[1]["test_result"]  # the learning rate reached the model
 
 
+def fake_result(model: str, score: float) -> dict:
+    """What the objective function returns for a trial that validated at ``score``."""
+    return {"model": model, "best_valid_score": score, "valid_score_bigger": True, "valid_metric": "ndcg@10",
+            "best_valid_result": {"ndcg@10": score}, "test_result": {"ndcg@10": score / 2, "recall@10": score},
+            "train_seconds": 1.0, "checkpoint": None}
+
+
 def fake_objective(calls):
     def objective(config_dict, config_file_list=None, saved=True, overrides=None, pretrained=None, freeze=True):
         calls.append({"config_dict": dict(config_dict), "overrides": list(overrides or []),
                       "pretrained": pretrained, "freeze": freeze})
-        score = {0.2: 0.3, 0.1: 0.5, 0.3: 0.5}[config_dict["adaptor_dropout_prob"]]
-        return {"model": config_dict["model"], "best_valid_score": score, "valid_score_bigger": True,
-                "valid_metric": "ndcg@10", "best_valid_result": {"ndcg@10": score},
-                "test_result": {"ndcg@10": score / 2, "recall@10": score}, "train_seconds": 1.0, "checkpoint": None}
+        return fake_result(config_dict["model"], {0.2: 0.3, 0.1: 0.5, 0.3: 0.5}[config_dict["adaptor_dropout_prob"]])
     return objective
 
 
@@ -90,6 +94,73 @@ def test_records_after_every_trial_and_passes_pretrained(tiny_root, tmp_path, mo
     data, rows = read_outputs(out)
     first_best = min(t["trial"] for t in data["trials"] if t["best_valid_score"] == 0.5)
     assert data["best"]["trial"] == first_best and len(rows) == 3  # ties: the first trial with the score
+
+
+def scored_by_settings(calls, stop_after: int | None = None):
+    """A fake objective whose score follows the drawn learning rate; it dies on call ``stop_after + 1``."""
+    def objective(config_dict, config_file_list=None, saved=True, overrides=None, pretrained=None, freeze=True):
+        if stop_after is not None and len(calls) == stop_after:
+            raise KeyboardInterrupt  # the search is killed part-way
+        calls.append(config_dict["learning_rate"])
+        return fake_result(config_dict["model"], round(1 - abs(config_dict["learning_rate"] - 0.003) * 100, 6))
+    return objective
+
+
+@pytest.mark.parametrize("space, algo", [
+    ("learning_rate choice [0.001,0.003,0.01]\n", ["--algo", "exhaustive"]),
+    ("learning_rate loguniform -8,-4\n", ["--algo", "random", "--max-evals", "3"]),
+    ("learning_rate loguniform -8,-4\n", ["--algo", "bayes", "--max-evals", "3"]),
+])
+def test_resume_trains_only_the_missing_trials(tiny_root, tmp_path, monkeypatch, space, algo) -> None:
+    space_file = tmp_path / "space.hyper"
+    space_file.write_text(space)
+    base = ["-d", "Tiny", "--space", str(space_file), *algo, "--data-root", str(tiny_root), "--epochs", "2"]
+    whole_calls = []
+    monkeypatch.setattr(quick_start, "objective_function", scored_by_settings(whole_calls))
+    run_hyper.main([*base, "--out", str(tmp_path / "whole")])
+    assert len(whole_calls) == 3
+
+    calls = []
+    monkeypatch.setattr(quick_start, "objective_function", scored_by_settings(calls, stop_after=2))
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        run_hyper.main([*base, "--out", str(out)])
+    before, _ = read_outputs(out)
+    assert len(before["trials"]) == 2
+
+    monkeypatch.setattr(quick_start, "objective_function", scored_by_settings(calls))
+    run_hyper.main([*base, "--out", str(out), "--resume", "--show_progress=False"])
+    assert calls == whole_calls  # two before the kill, then only the third: the same draws as unbroken
+    after, rows = read_outputs(out)
+    assert after["trials"][:2] == before["trials"] and len(after["trials"]) == len(rows) == 3
+    whole, _ = read_outputs(tmp_path / "whole")
+    assert [t["params"] for t in after["trials"]] == [t["params"] for t in whole["trials"]]
+    assert after["best"] == whole["best"]
+
+    run_hyper.main([*base, "--out", str(out), "--resume"])  # nothing missing: nothing trains
+    assert len(calls) == 3 and read_outputs(out)[0]["trials"] == after["trials"]
+
+
+def test_resume_refuses_another_search(tiny_root, tmp_path, monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(quick_start, "objective_function", scored_by_settings(calls))
+    space = tmp_path / "space.hyper"
+    space.write_text("learning_rate choice [0.001,0.003]\n")
+    out = tmp_path / "h"
+    base = ["-d", "Tiny", "--space", str(space), "--data-root", str(tiny_root), "--out", str(out), "--resume"]
+    run_hyper.main([*base, "--epochs", "2"])
+    with pytest.raises(ValueError, match=r"h\.json: cannot resume: it was searched with settings=.*'epochs': '2'"):
+        run_hyper.main([*base, "--epochs", "3"])
+    with pytest.raises(ValueError, match=r"h\.json: cannot resume: it was searched with model='UniSRec'"):
+        run_hyper.main([*base, "--epochs", "2", "-m", "SASRec"])
+    space.write_text("learning_rate choice [0.01,0.003]\n")
+    with pytest.raises(ValueError, match=r"h\.json: cannot resume: trial 1 was \{'learning_rate': 0.001\}, "
+                                         r"this search draws \{'learning_rate': 0.01\}"):
+        run_hyper.main([*base, "--epochs", "2"])
+    out.with_name("h.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"h\.json: cannot resume from it"):
+        run_hyper.main([*base, "--epochs", "2"])
+    assert len(calls) == 2
 
 
 def test_the_data_folder_may_come_from_a_config_file(tiny_root, tmp_path, monkeypatch) -> None:
@@ -178,7 +249,7 @@ def test_other_bad_input_before_training(tmp_path) -> None:
 
 def test_shipped_space_files_parse() -> None:
     spaces = {path.stem: read_space(path) for path in (PROPS / "hyper").glob("*.hyper")}
-    assert set(spaces) == {"UniSRec", "UniSRec-pretrained", "SASRec", "example", "learning-rate"}
+    assert set(spaces) == {"UniSRec", "UniSRec-pretrained", "SASRec", "example", "learning-rate", "dropout"}
     example = spaces["example"]
     assert [len(p.values) for p in example] == [2, 2] and all(p.kind == "choice" for p in example)
     (rate,) = spaces["learning-rate"]

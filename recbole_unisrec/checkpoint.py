@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from recbole_unisrec.fileio import CheckpointError, atomic_write
+from recbole_unisrec.fileio import CheckpointError, save_checkpoint
 
 DOMAIN_SPECIFIC = ("item_embedding.",)
 """Parameters that belong to one data set's items and are never transferred."""
@@ -132,7 +132,6 @@ def write_slim_checkpoint(source: str | os.PathLike, output: str | os.PathLike) 
         raise CheckpointError(f"{source}: holds no optimizer or resume state, nothing to drop")
     slim = {key: value for key, value in checkpoint.items() if key not in RESUME_STATE}
     slim["slimmed_from"] = {"file": os.path.basename(str(source)), "dropped": dropped}
-    with atomic_write(output, "wb") as handle:
-        torch.save(slim, handle)
+    save_checkpoint(slim, output)
     return {"source": str(source), "output": str(output), "dropped": dropped,
             "bytes_before": os.path.getsize(source), "bytes_after": os.path.getsize(output)}

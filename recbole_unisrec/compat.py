@@ -91,10 +91,9 @@ def _patch_trainer_checkpoint() -> None:
             "other_parameter": self.model.other_parameter(),
             "optimizer": self.optimizer.state_dict(),
         }
-        from recbole_unisrec.fileio import atomic_write
+        from recbole_unisrec.fileio import save_checkpoint
 
-        with atomic_write(saved_model_file, "wb") as handle:
-            torch.save(state, handle)
+        save_checkpoint(state, saved_model_file)
         if verbose:
             self.logger.info(f"Saving current: {saved_model_file}")
 

@@ -55,6 +55,14 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None 
         raise
 
 
+def save_checkpoint(state: object, path: str | os.PathLike) -> None:
+    """``torch.save(state, path)`` written whole: a stop mid-write leaves the old file or none."""
+    import torch  # here, so that reading data files does not import torch
+
+    with atomic_write(path, "wb") as handle:
+        torch.save(state, handle)
+
+
 @contextlib.contextmanager
 def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     """Yield an empty temporary directory; on success it replaces ``path`` as a whole.

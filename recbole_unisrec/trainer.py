@@ -60,7 +60,7 @@ from recbole_unisrec import distributed
 from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
 from recbole_unisrec.compat import plain_config
 from recbole_unisrec.data.dataloader import TARGETS_FIELD
-from recbole_unisrec.fileio import atomic_write
+from recbole_unisrec.fileio import atomic_write, save_checkpoint
 
 CHECKPOINT_FORMAT = "recbole_unisrec.pretrain/1"
 
@@ -375,8 +375,7 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
     def _save(self, path: str, resume_epoch: int, resume_batch: int, partial: dict[str, Any] | None, verbose: bool = True) -> None:
         state = self.checkpoint_state(resume_epoch, resume_batch, partial)
         if self.rank == 0:
-            with atomic_write(path, "wb") as handle:
-                torch.save(state, handle)
+            save_checkpoint(state, path)
             if verbose:
                 self.logger.info(set_color("Saving current", "blue") + f": {path}")
         distributed.barrier()

@@ -25,9 +25,8 @@ from typing import Any
 
 import torch
 
-from recbole_unisrec.fileio import CheckpointError
+from recbole_unisrec.fileio import CheckpointError, save_checkpoint
 from recbole_unisrec.compat import plain_config
-from recbole_unisrec.fileio import atomic_write
 from recbole_unisrec.original import DEFAULT_PLM_SUFFIX
 from recbole_unisrec.original.unpickler import read_original
 from recbole_unisrec.text.encoder import imported_encoder
@@ -146,8 +145,7 @@ def write_imported_checkpoint(source: str | os.PathLike, output: str | os.PathLi
     if not is_original_checkpoint(source):
         raise CheckpointError(f"{source}: not a checkpoint of the original UniSRec code (its pickle names no RecBole Config)")
     checkpoint = import_original_checkpoint(source)
-    with atomic_write(output, "wb") as handle:
-        torch.save(checkpoint, handle)
+    save_checkpoint(checkpoint, output)
     return {
         "source": str(source),
         "output": str(output),

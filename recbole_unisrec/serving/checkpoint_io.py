@@ -14,10 +14,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-import torch
 
 from recbole_unisrec.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
-from recbole_unisrec.fileio import atomic_write
+from recbole_unisrec.fileio import save_checkpoint
 from recbole_unisrec.model.rebuild import build_model
 from recbole_unisrec.serving.catalog import PAD_TOKEN, item_tokens_from_files, token_to_raw
 from recbole_unisrec.serving.errors import EncoderMismatchError
@@ -72,8 +71,7 @@ def add_serving_info(checkpoint_path: str | os.PathLike, dataset, missing_ok: bo
         return
     checkpoint = load_checkpoint(checkpoint_path)
     checkpoint.update(serving_info(dataset))
-    with atomic_write(checkpoint_path, "wb") as handle:
-        torch.save(checkpoint, handle)
+    save_checkpoint(checkpoint, checkpoint_path)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,15 +20,17 @@ import torch
 
 @dataclass
 class TargetRanks:
-    """One row per test user: internal user id, target item id and the target's 1-based rank."""
+    """One row per test user: internal user id, target item id and the target's 1-based rank;
+    with ``keep_top``, also the ``top`` items ranked first (``[users, top]``, best first)."""
 
     users: np.ndarray
     targets: np.ndarray
     ranks: np.ndarray
+    top_items: np.ndarray | None = None
 
 
 @torch.no_grad()
-def rank_targets(model: torch.nn.Module, eval_data, top: int) -> TargetRanks:
+def rank_targets(model: torch.nn.Module, eval_data, top: int, keep_top: bool = False) -> TargetRanks:
     """Rank every row's target over all items as RecBole's full-sort evaluation does.
 
     Scores come from ``model.full_sort_predict`` on ``eval_data``'s own batches; the padding item
@@ -41,7 +43,7 @@ def rank_targets(model: torch.nn.Module, eval_data, top: int) -> TargetRanks:
     n_items = int(dataset.item_num)
     uid_field = dataset.uid_field
     device = next(model.parameters()).device
-    users, targets, ranks = [], [], []
+    users, targets, ranks, tops = [], [], [], []
     for interaction, history_index, positive_u, positive_i in eval_data:
         if not torch.equal(positive_u, torch.arange(len(interaction))):
             raise ValueError("rank_targets needs one target per row (a sequential model's full-sort loader)")
@@ -60,7 +62,10 @@ def rank_targets(model: torch.nn.Module, eval_data, top: int) -> TargetRanks:
         users.append(interaction[uid_field].cpu())
         targets.append(target.cpu())
         ranks.append(rank.cpu())
-    return TargetRanks(torch.cat(users).numpy(), torch.cat(targets).numpy(), torch.cat(ranks).numpy().astype(np.int64))
+        if keep_top:
+            tops.append(top_items.cpu())
+    return TargetRanks(torch.cat(users).numpy(), torch.cat(targets).numpy(), torch.cat(ranks).numpy().astype(np.int64),
+                       torch.cat(tops).numpy() if keep_top else None)
 
 
 def ndcg_at(ranks: np.ndarray, k: int) -> np.ndarray:

@@ -153,6 +153,19 @@ def test_overall_mean_is_recbole_test_result(trained, name) -> None:
         assert math.isclose(recall_at(ranks.ranks, k).mean(), reported[f"recall@{k}"], abs_tol=1e-9)
 
 
+def test_kept_top_items_agree_with_the_ranks(trained) -> None:
+    """``keep_top``: each row's first ``top`` items, best first; a target ranked within them sits at its rank."""
+    evaluation = load_for_evaluation(trained("UniSRec-inductive")["checkpoint"])
+    ranked = rank_targets(evaluation.model, evaluation.test_data, top=5, keep_top=True)
+    assert rank_targets(evaluation.model, evaluation.test_data, top=5).top_items is None
+    assert ranked.top_items.shape == (len(ranked.ranks), 5) and (ranked.top_items > 0).all()
+    inside = ranked.ranks <= 5
+    assert inside.any() and (~inside).any()
+    assert np.array_equal(ranked.top_items[inside, ranked.ranks[inside] - 1], ranked.targets[inside])
+    assert not (ranked.top_items[~inside] == ranked.targets[~inside, None]).any()
+    assert all(len(set(row)) == 5 for row in ranked.top_items.tolist())
+
+
 def test_pretrain_stage_checkpoint_is_evaluated_text_only(trained, skewed_root, tmp_path) -> None:
     """A pre-training checkpoint has the inductive network: relabelled, it ranks identically."""
     result = trained("UniSRec-inductive")

@@ -24,6 +24,9 @@ import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
 from recbole_unisrec.evaluation import load_for_evaluation, ndcg_at, rank_targets
 
 TOP = 10
+RANKED = 50
+"""Ranks come from the top 50, as `evaluate` and RecBole rank (with tied scores, the order inside a
+top 10 can depend on how many items the top-k call returns)."""
 
 
 def popularity_percentiles(train_dataset) -> np.ndarray:
@@ -47,17 +50,18 @@ def thirds(values: np.ndarray) -> list[np.ndarray]:
 
 def breakdown_row(checkpoint: str, dataset: str) -> dict[str, float]:
     evaluation = load_for_evaluation(checkpoint, dataset)
-    ranked = rank_targets(evaluation.model, evaluation.valid_data, TOP, keep_top=True)
+    ranked = rank_targets(evaluation.model, evaluation.valid_data, RANKED, keep_top=True)
+    top_items = ranked.top_items[:, :TOP]
     percentile = popularity_percentiles(evaluation.train_dataset)
     text = F.normalize(evaluation.model.text_vectors.detach().cpu().float(), dim=-1)
     last = text[last_items(evaluation.valid_data)]
     target_cosine = (last * text[ranked.targets]).sum(-1).numpy()
-    top_cosine = torch.einsum("nh,nkh->nk", last, text[ranked.top_items]).numpy()
+    top_cosine = torch.einsum("nh,nkh->nk", last, text[top_items]).numpy()
     ndcg = ndcg_at(ranked.ranks, TOP)
     row = {"ndcg@10": ndcg.mean()}
     row.update({f"{name}": ndcg[rows].mean() for name, rows in zip(("head", "middle", "tail"), thirds(percentile[ranked.targets]))})
     row.update({f"{name}": ndcg[rows].mean() for name, rows in zip(("near", "mid", "far"), thirds(target_cosine))})
-    row.update({"top-10 percentile": percentile[ranked.top_items].mean(), "target percentile": percentile[ranked.targets].mean(),
+    row.update({"top-10 percentile": percentile[top_items].mean(), "target percentile": percentile[ranked.targets].mean(),
                 "top-10 cosine": top_cosine.mean(), "target cosine": target_cosine.mean()})
     return row
 

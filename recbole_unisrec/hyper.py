@@ -292,7 +292,7 @@ def hyper_search(
     if algo == "exhaustive" and max_evals:
         tuner.max_evals = min(tuner.max_evals, max_evals)  # RecBole sets the grid size
     tuner.run()
-    if not paths and replay:  # every trial was recorded already: rewrite the tables all the same
-        paths = write_results(out, trials, names, info)
+    if not paths and replay:  # nothing new trained: the recorded tables stay as they are (all their trials)
+        paths = [json_path.with_suffix(".md"), json_path]
     return paths
 

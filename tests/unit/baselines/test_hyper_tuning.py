@@ -139,6 +139,10 @@ def test_resume_trains_only_the_missing_trials(tiny_root, tmp_path, monkeypatch,
 
     run_hyper.main([*base, "--out", str(out), "--resume"])  # nothing missing: nothing trains
     assert len(calls) == 3 and read_outputs(out)[0]["trials"] == after["trials"]
+    if "--max-evals" in algo:  # fewer trials asked for than recorded: none trains, none is dropped
+        fewer = [*base[:base.index("--max-evals") + 1], "2", *base[base.index("--max-evals") + 2:]]
+        run_hyper.main([*fewer, "--out", str(out), "--resume"])
+        assert len(calls) == 3 and read_outputs(out)[0]["trials"] == after["trials"]
 
 
 def test_resume_refuses_another_search(tiny_root, tmp_path, monkeypatch) -> None:

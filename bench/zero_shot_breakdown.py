@@ -59,8 +59,8 @@ def breakdown_row(checkpoint: str, dataset: str) -> dict[str, float]:
     top_cosine = torch.einsum("nh,nkh->nk", last, text[top_items]).numpy()
     ndcg = ndcg_at(ranked.ranks, TOP)
     row = {"ndcg@10": ndcg.mean()}
-    row.update({f"{name}": ndcg[rows].mean() for name, rows in zip(("head", "middle", "tail"), thirds(percentile[ranked.targets]))})
-    row.update({f"{name}": ndcg[rows].mean() for name, rows in zip(("near", "mid", "far"), thirds(target_cosine))})
+    row.update({name: ndcg[rows].mean() for name, rows in zip(("head", "middle", "tail"), thirds(percentile[ranked.targets]))})
+    row.update({name: ndcg[rows].mean() for name, rows in zip(("near", "mid", "far"), thirds(target_cosine))})
     row.update({"top-10 percentile": percentile[top_items].mean(), "target percentile": percentile[ranked.targets].mean(),
                 "top-10 cosine": top_cosine.mean(), "target cosine": target_cosine.mean()})
     return row

@@ -151,10 +151,15 @@ def markdown(trials: list[dict[str, Any]], names: list[str], header: str) -> str
     return "\n".join(lines) + "\n"
 
 
+def result_paths(out: str | Path) -> list[Path]:
+    """``<out>.md`` and ``<out>.json``."""
+    out = Path(out)
+    return [out.with_name(out.name + ".md"), out.with_name(out.name + ".json")]
+
+
 def write_results(out: str | Path, trials: list[dict[str, Any]], names: list[str], info: dict[str, Any]) -> list[Path]:
     """``<out>.md`` and ``<out>.json`` (best params and every trial), each written atomically."""
-    out = Path(out)
-    md_path, json_path = out.with_name(out.name + ".md"), out.with_name(out.name + ".json")
+    md_path, json_path = result_paths(out)
     best = best_trial(trials)
     header = (f"# Hyperparameter search: {info['model']} on {info['dataset']}\n\n`{info['command']}`\n\n"
               f"{info['algo']} search over `{info['space']}`, {len(trials)} trial(s) finished; "
@@ -169,6 +174,11 @@ def write_results(out: str | Path, trials: list[dict[str, Any]], names: list[str
                    "trials": trials}, handle, indent=1)
         handle.write("\n")
     return [md_path, json_path]
+
+
+RESULT_KEYS = ("best_valid_score", "valid_score_bigger", "valid_metric", "best_valid_result", "test_result",
+               "train_seconds", "checkpoint")
+"""The objective function's results a trial records (and a resumed search gives back)."""
 
 
 # --- resuming --------------------------------------------------------------------------------
@@ -195,9 +205,7 @@ def recorded_trials(json_path: Path, info: dict[str, Any]) -> list[dict[str, Any
 
 def replayed_result(trial: dict[str, Any], model: str) -> dict[str, Any]:
     """A recorded trial as the objective function's result (no model is trained)."""
-    return {"model": model, **{k: trial.get(k) for k in ("best_valid_score", "valid_score_bigger", "valid_metric",
-                                                          "best_valid_result", "test_result", "train_seconds",
-                                                          "checkpoint")}}
+    return {"model": model, **{k: trial.get(k) for k in RESULT_KEYS}}
 
 
 # --- the search -----------------------------------------------------------------------------
@@ -256,7 +264,7 @@ def hyper_search(
     info = {"command": command, "model": model, "dataset": dataset, "algo": algo, "space": str(space),
             "pretrained": pretrained, "freeze": freeze if pretrained else None, "search_seed": search_seed,
             "settings": {k: v for k, v in given.items() if k not in DISPLAY_SETTINGS}}
-    json_path = Path(out).with_name(Path(out).name + ".json")
+    json_path = result_paths(out)[1]
     replay = recorded_trials(json_path, info) if resume and json_path.is_file() else []
     trials: list[dict[str, Any]] = []
     paths: list[Path] = []
@@ -268,9 +276,7 @@ def hyper_search(
             getLogger().info(f"run_hyper: trial {len(trials)} replayed from {json_path}")
             return
         trials.append({"trial": len(trials) + 1, "params": {k: _plain(v) for k, v in trial_params.items()},
-                       **{k: result.get(k) for k in ("best_valid_score", "valid_score_bigger", "valid_metric",
-                                                     "best_valid_result", "test_result", "train_seconds",
-                                                     "checkpoint")},
+                       **{k: result.get(k) for k in RESULT_KEYS},
                        "seconds": seconds})
         paths = write_results(out, trials, names, info)
         getLogger().info(f"run_hyper: trial {len(trials)} recorded in {paths[0]}")
@@ -293,6 +299,6 @@ def hyper_search(
         tuner.max_evals = min(tuner.max_evals, max_evals)  # RecBole sets the grid size
     tuner.run()
     if not paths and replay:  # nothing new trained: the recorded tables stay as they are (all their trials)
-        paths = [json_path.with_suffix(".md"), json_path]
+        paths = result_paths(out)
     return paths
 

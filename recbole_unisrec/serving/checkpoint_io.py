@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-
 from recbole_unisrec.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
 from recbole_unisrec.fileio import save_checkpoint
 from recbole_unisrec.model.rebuild import build_model

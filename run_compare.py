@@ -8,7 +8,8 @@ A model is NAME, NAME:STAGE (e.g. UniSRec:transductive_ft) or NAME@CHECKPOINT[:S
 fine-tuned from a pre-trained checkpoint; S3RecText fine-tuned from its pre-training checkpoint).
 Writes OUT.md (Markdown: Recall@10, NDCG@10, Recall@50, NDCG@50, training time, trainable
 parameters; mean ± std over seeds), OUT.csv and OUT.runs.csv (one row per run), rewritten after
-every run; --resume keeps the runs already in OUT.runs.csv and runs only the missing ones.
+every run; --resume keeps the runs already in OUT.runs.csv and runs only the missing ones (a
+run stopped part-way continues after its last validated epoch).
 Baselines get props/baseline.yaml (width 300); every RecBole setting can be given as
 --key=value and applies to every model (--length_bucketing=True only to models that support it).
 """
@@ -33,7 +34,8 @@ def main(argv: list[str] | None = None) -> list:
     parser.add_argument("--freeze", action=argparse.BooleanOptionalAction, default=True,
                         help="UniSRec@CKPT: keep the Transformer and position embedding frozen; --no-freeze trains everything")
     parser.add_argument("--resume", action="store_true",
-                        help="keep the runs already in OUT.runs.csv (same model and seed) and run only the rest")
+                        help="keep the runs already in OUT.runs.csv (same model and seed), run only the rest, "
+                             "continuing a run stopped part-way after its last validation")
     parser.add_argument("--config_files", nargs="*", default=None, help="extra RecBole property files for every model")
     args, overrides = parser.parse_known_args(argv)
     command = "python run_compare.py " + " ".join(map(shlex.quote, sys.argv[1:] if argv is None else argv))

@@ -30,14 +30,17 @@ def run_baseline(
     config_dict: dict[str, Any] | None = None,
     overrides: list[str] | None = None,
     saved: bool = True,
+    checkpoint_name: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """One baseline run (train, keep the best validation epoch, test); the result dict of
-    :func:`recbole_unisrec.runner.run`."""
+    :func:`recbole_unisrec.runner.run` (``checkpoint_name`` and ``resume`` as there; S3RecText's
+    self-supervised stage is not resumed)."""
     files = baseline_config_files(config_file_list)
     config_dict = dict(config_dict or {})
     if model == "S3RecText" and not _names_stage(config_dict, overrides):
         return run_s3rec_text(dataset, files, config_dict, overrides, saved=saved)
-    return run(model, dataset, files, config_dict, overrides, saved=saved)
+    return run(model, dataset, files, config_dict, overrides, saved=saved, checkpoint_name=checkpoint_name, resume=resume)
 
 
 def _names_stage(config_dict: dict[str, Any], overrides: list[str] | None) -> bool:

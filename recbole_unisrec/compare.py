@@ -102,8 +102,11 @@ def run_spec(
     config_file_list: list[str] | None = None,
     overrides: list[str] | None = None,
     freeze: bool = True,
+    checkpoint_name: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """One run of ``spec`` with ``seed``; the result dict of :func:`recbole_unisrec.quick_start.run`."""
+    """One run of ``spec`` with ``seed``; the result dict of :func:`recbole_unisrec.quick_start.run`
+    (``checkpoint_name`` and ``resume`` as there)."""
     from recbole_unisrec.baselines import run_baseline
     from recbole_unisrec.quick_start import run
 
@@ -114,10 +117,18 @@ def run_spec(
         config_dict["train_stage"] = spec.stage
     overrides = overrides_for(spec.model, overrides or [])
     if spec.model == "UniSRec":
-        return run("UniSRec", dataset, config_file_list, config_dict, overrides, pretrained=spec.checkpoint, freeze=freeze)
+        return run("UniSRec", dataset, config_file_list, config_dict, overrides, pretrained=spec.checkpoint, freeze=freeze,
+                   checkpoint_name=checkpoint_name, resume=resume)
     if spec.checkpoint:  # S3RecText fine-tuned from a pre-trained checkpoint
         config_dict.update(train_stage="finetune", pre_model_path=spec.checkpoint)
-    return run_baseline(spec.model, dataset, config_file_list, config_dict, overrides)
+    return run_baseline(spec.model, dataset, config_file_list, config_dict, overrides, checkpoint_name=checkpoint_name,
+                        resume=resume)
+
+
+def run_checkpoint_name(out: str | Path, label: str, seed: int) -> str:
+    """The best model's file name of one run of a comparison: the same on every call, so that
+    ``--resume`` finds the resume state of a run that was stopped part-way."""
+    return f"{Path(out).name}-{re.sub(r'[^A-Za-z0-9._-]+', '-', label)}-seed{seed}.pth"
 
 
 SPEED_FLAGS = {"length_bucketing": LENGTH_BUCKETING_MODELS, "packed_training": PACKED_TRAINING_MODELS}
@@ -334,9 +345,9 @@ def compare(
     model by model.
 
     ``resume`` keeps the runs already in ``<out>.runs.csv`` (same model label and seed) instead of
-    repeating them, so an interrupted comparison, or one extended by more seeds, continues. Runs
-    of that file which this comparison does not name stay in it (the tables summarise only the
-    named models and seeds)."""
+    repeating them, so an interrupted comparison, or one extended by more seeds, continues; the run
+    that was stopped part-way continues after its last validated epoch. Runs of that file which
+    this comparison does not name stay in it (the tables summarise only the named models and seeds)."""
     parsed = [parse_spec(text) for text in specs]
     labels = [spec.label for spec in parsed]
     if len(set(labels)) != len(labels):
@@ -378,7 +389,8 @@ def compare(
                 continue
             logger.info(f"run_compare: {spec.label}, seed {seed}")
             result = runner(spec, dataset, seed, epochs=epochs, config_file_list=config_file_list,
-                            overrides=overrides, freeze=freeze)
+                            overrides=overrides, freeze=freeze, checkpoint_name=run_checkpoint_name(out, spec.label, seed),
+                            resume=resume)
             results.append((spec.label, result))
             paths = write()
     return paths

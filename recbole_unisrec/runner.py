@@ -32,11 +32,17 @@ def run(
     pretrained: str | None = None,
     freeze: bool = True,
     saved: bool = True,
+    checkpoint_name: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
     """Train ``model`` on ``dataset``, keep the best validation epoch, evaluate it on test.
 
     ``pretrained`` loads a checkpoint's transferable weights first; with ``freeze`` only the
     adaptor, the input LayerNorm (and an ID embedding) then train, as in the original code.
+    The best model goes to ``checkpoint_dir/checkpoint_name`` (default: a new, unique name);
+    after every validation the run's resume state goes beside it
+    (:func:`recbole_unisrec.resume.resume_path`), deleted once the run is tested. ``resume``
+    continues from that state where one is there (a run with other settings is refused).
     """
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, overrides=overrides)
     require_dataset(config["data_path"], config["dataset"])  # a missing data set or checkpoint: one line, no log first
@@ -61,16 +67,25 @@ def run(
     logger.info(f"Trainable parameters: {trainable:,} of {total:,}")
 
     trainer = get_trainer(config["MODEL_TYPE"], config["model"])(config, net)
-    trainer.saved_model_file = unique_checkpoint_path(config)
+    trainer.saved_model_file = (os.path.join(config["checkpoint_dir"], checkpoint_name) if checkpoint_name
+                                else unique_checkpoint_path(config))
+    run_args = {"model": model, "dataset": dataset, "config_file_list": list(config_file_list or []),
+                "config_dict": dict(config_dict or {}), "overrides": list(overrides or []), "pretrained": pretrained,
+                "freeze": freeze, "checkpoint_name": os.path.basename(trainer.saved_model_file)}
+    writer, finished = _resumable(trainer, train_data, config, run_args, resume) if saved else (None, False)
     started = time.perf_counter()
-    best_valid_score, best_valid_result = trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"])
-    train_seconds = time.perf_counter() - started
+    if not finished:
+        trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"], callback_fn=writer)
+    best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
+    train_seconds = writer.seconds() if writer else time.perf_counter() - started
     epochs, best_epoch = epochs_trained(trainer, int(config["eval_step"]))
     test_result = trainer.evaluate(test_data, load_best_model=saved, show_progress=config["show_progress"])
     if saved and config["local_rank"] == 0:
         from recbole_unisrec.serving import add_serving_info
 
         add_serving_info(trainer.saved_model_file, data, missing_ok=True)  # item ids and encoder, for serving
+        if writer and os.path.exists(writer.path):
+            os.remove(writer.path)
     logger.info(set_color("best valid", "yellow") + f": {dict2str(best_valid_result or {})}")
     logger.info(set_color("test result", "yellow") + f": {dict2str(test_result)}")
     if saved and config["local_rank"] == 0:
@@ -93,6 +108,28 @@ def run(
         "epochs": epochs,
         "best_epoch": best_epoch,
     }
+
+
+def _resumable(trainer, train_data, config, run_args: dict[str, Any], resume: bool):
+    """The :class:`~recbole_unisrec.resume.ResumeWriter` of a saved run, and whether the state it
+    continues had already finished training; restores that state into ``trainer`` with ``resume``."""
+    from recbole_unisrec.resume import ResumeWriter, check_same_run, load_resume_state, restore, resume_path, run_settings
+
+    logger = getLogger()
+    path = resume_path(trainer.saved_model_file)
+    settings = run_settings(config, run_args["pretrained"], run_args["freeze"])
+    if not (resume and os.path.isfile(path)):
+        if os.path.exists(path):  # a stale state of an earlier run under this name: never continued by mistake
+            os.remove(path)
+        logger.info(set_color("resume state", "yellow") + f": {path} (after every validation; "
+                    f"`python run_finetune.py --resume {path}` continues the run if it stops)")
+        return ResumeWriter(trainer, train_data, path, settings, run_args), False
+    state = load_resume_state(path)
+    check_same_run(state, path, settings)
+    restore(trainer, train_data, state, path)
+    logger.info(set_color("resuming", "yellow") + f": {path}, after epoch {state['epoch']}"
+                + (" (training had finished: testing)" if state["finished"] else ""))
+    return ResumeWriter(trainer, train_data, path, settings, run_args, seconds_before=state["train_seconds"]), state["finished"]
 
 
 def epochs_trained(trainer, eval_step: int) -> tuple[int, int | None]:

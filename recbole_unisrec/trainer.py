@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 from time import time
 from typing import Any
 
@@ -61,6 +60,7 @@ from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
 from recbole_unisrec.compat import plain_config
 from recbole_unisrec.data.dataloader import TARGETS_FIELD
 from recbole_unisrec.fileio import atomic_write, save_checkpoint
+from recbole_unisrec.resume import restore_rng, rng_state
 
 CHECKPOINT_FORMAT = "recbole_unisrec.pretrain/1"
 
@@ -315,34 +315,11 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
     def _rng_states(self) -> dict[str, list[torch.Tensor]]:
         """Every rank's generator states as tensors (a collective under torchrun)."""
         device = self.device if self.device.type == "cuda" else torch.device("cpu")
-
-        def gather(tensor: torch.Tensor) -> list[torch.Tensor]:
-            return [part.cpu() for part in distributed.all_gather_tensors(tensor.to(device))]
-
-        kind, keys, position, has_gauss, cached = np.random.get_state()
-        version, internal, gauss_next = random.getstate()
-        states = {
-            "torch": gather(torch.get_rng_state()),
-            "numpy": gather(torch.tensor([*keys.tolist(), position, has_gauss], dtype=torch.int64)),
-            "numpy_gauss": gather(torch.tensor([cached], dtype=torch.float64)),
-            "python": gather(torch.tensor([version, *internal], dtype=torch.int64)),
-            "python_gauss": gather(torch.tensor([float("nan") if gauss_next is None else gauss_next], dtype=torch.float64)),
-        }
-        if self.device.type == "cuda":
-            states["cuda"] = gather(torch.cuda.get_rng_state(self.device))
-        return states
+        return {key: [part.cpu() for part in distributed.all_gather_tensors(value.to(device))]
+                for key, value in rng_state(self.device).items()}
 
     def _restore_rng(self, states: dict[str, list[torch.Tensor]]) -> None:
-        rank = self.rank
-        torch.set_rng_state(states["torch"][rank].to(torch.uint8))
-        if self.device.type == "cuda" and "cuda" in states:
-            torch.cuda.set_rng_state(states["cuda"][rank].to(torch.uint8), self.device)
-        numpy_state = states["numpy"][rank].tolist()
-        np.random.set_state(("MT19937", np.array(numpy_state[:624], dtype=np.uint32), int(numpy_state[624]),
-                             int(numpy_state[625]), float(states["numpy_gauss"][rank][0])))
-        python_state = states["python"][rank].tolist()
-        gauss = float(states["python_gauss"][rank][0])
-        random.setstate((int(python_state[0]), tuple(int(x) for x in python_state[1:]), None if gauss != gauss else gauss))
+        restore_rng({key: parts[self.rank] for key, parts in states.items()}, self.device)
 
     def checkpoint_state(self, resume_epoch: int, resume_batch: int, partial: dict[str, Any] | None) -> dict[str, Any]:
         """The checkpoint dict (a collective under torchrun: every rank must call it)."""

@@ -155,6 +155,23 @@ def test_a_comparison_stopped_part_way_has_the_same_seeds_for_every_model(tmp_pa
     assert runs == [("SASRec", "1"), ("UniSRec:inductive_ft", "1")]
 
 
+def test_every_run_gets_a_fixed_checkpoint_name_and_the_resume_flag(tmp_path, monkeypatch) -> None:
+    checkpoint = tmp_path / "pre 1.pth"
+    checkpoint.write_bytes(b"")
+    monkeypatch.setattr("recbole_unisrec.compare.check_model", lambda name: None)
+    calls = []
+
+    def runner(spec, dataset, seed, **kwargs):
+        calls.append((kwargs["checkpoint_name"], kwargs["resume"]))
+        return fake_result(parse_spec("SASRec"), seed)
+
+    compare(["SASRec", f"UniSRec@{checkpoint}:inductive_ft"], "Tiny", [1, 2], tmp_path / "res" / "Tiny-es", runner=runner,
+            resume=True)
+    # the same names on every call, so that a stopped run's <name>-resume.pth is found again
+    assert calls == [("Tiny-es-SASRec-seed1.pth", True), ("Tiny-es-UniSRec-pre-1.pth-inductive_ft-seed1.pth", True),
+                     ("Tiny-es-SASRec-seed2.pth", True), ("Tiny-es-UniSRec-pre-1.pth-inductive_ft-seed2.pth", True)]
+
+
 def test_resume_rejects_a_foreign_runs_file(tmp_path) -> None:
     (tmp_path / "out.runs.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="out.runs.csv: not a run_compare runs file"):

@@ -230,7 +230,8 @@ def hyper_search(
 
     With ``resume``, the trials in ``<out>.json`` are replayed in order (the exhaustive grid and the
     seeded samplers draw the same settings again, and bayes sees the same scores), so only the
-    missing trials train.
+    missing trials train, the one stopped part-way from its last validated epoch (trial ``n``'s
+    best model is ``<out name>-trial<n>.pth`` under ``checkpoint_dir``).
     """
     from recbole_unisrec.compare import check_model
     from recbole_unisrec.quick_start import objective_function
@@ -290,7 +291,8 @@ def hyper_search(
                                  f"this search draws {drawn} (use another --out)")
             return replayed_result(recorded, model)
         return objective_function({**trial_params, "model": model, "dataset": dataset}, config_files,
-                                  overrides=overrides, pretrained=pretrained, freeze=freeze)
+                                  overrides=overrides, pretrained=pretrained, freeze=freeze,
+                                  checkpoint_name=f"{Path(out).name}-trial{len(trials) + 1}.pth", resume=resume)
 
     tuner = RecordingHyperTuning(objective, params_file=str(space), fixed_config_file_list=config_file_list,
                                  algo=algo, max_evals=max_evals or 1, on_trial=record, search_seed=search_seed,

@@ -22,8 +22,11 @@ def objective_function(
     overrides: list[str] | None = None,
     pretrained: str | None = None,
     freeze: bool = True,
+    checkpoint_name: str | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """RecBole ``HyperTuning`` objective: one run with the trial's settings in ``config_dict``.
+    """RecBole ``HyperTuning`` objective: one run with the trial's settings in ``config_dict``
+    (``checkpoint_name`` and ``resume`` as in :func:`run`).
 
     ``model`` and ``dataset`` come from ``config_dict``, ``overrides`` or the config files (as
     RecBole's ``fixed_config_file_list``). UniSRec gets ``props/finetune.yaml`` as in
@@ -38,10 +41,11 @@ def objective_function(
     dataset = config_dict.pop("dataset", None)
     if model == "UniSRec":
         return run(model, dataset, [str(PROPS / "finetune.yaml"), *files], config_dict, overrides,
-                   pretrained=pretrained, freeze=freeze, saved=saved)
+                   pretrained=pretrained, freeze=freeze, saved=saved, checkpoint_name=checkpoint_name, resume=resume)
     if pretrained:
         raise ValueError("only UniSRec fine-tunes from a pre-trained checkpoint here")
-    return run_baseline(model, dataset, files, config_dict, overrides, saved=saved)
+    return run_baseline(model, dataset, files, config_dict, overrides, saved=saved, checkpoint_name=checkpoint_name,
+                        resume=resume)
 
 
 def named_model(config_file_list: list[str], overrides: list[str] | None = None) -> str | None:

@@ -65,9 +65,10 @@ def fake_result(model: str, score: float) -> dict:
 
 
 def fake_objective(calls):
-    def objective(config_dict, config_file_list=None, saved=True, overrides=None, pretrained=None, freeze=True):
+    def objective(config_dict, config_file_list=None, saved=True, overrides=None, pretrained=None, freeze=True,
+                  checkpoint_name=None, resume=False):
         calls.append({"config_dict": dict(config_dict), "overrides": list(overrides or []),
-                      "pretrained": pretrained, "freeze": freeze})
+                      "pretrained": pretrained, "freeze": freeze, "checkpoint_name": checkpoint_name, "resume": resume})
         return fake_result(config_dict["model"], {0.2: 0.3, 0.1: 0.5, 0.3: 0.5}[config_dict["adaptor_dropout_prob"]])
     return objective
 
@@ -91,6 +92,8 @@ def test_records_after_every_trial_and_passes_pretrained(tiny_root, tmp_path, mo
     assert {c["config_dict"]["adaptor_dropout_prob"] for c in calls} == {0.1, 0.2, 0.3}
     assert all(c["pretrained"] == str(checkpoint) and c["freeze"] is False for c in calls)
     assert all(c["overrides"] == ["--train_stage=transductive_ft", f"--data_path={tiny_root}", "--epochs=2"] for c in calls)
+    # each trial's best model (and resume state) has a name a resumed search finds again
+    assert [(c["checkpoint_name"], c["resume"]) for c in calls] == [(f"hyper-trial{n}.pth", False) for n in (1, 2, 3)]
     data, rows = read_outputs(out)
     first_best = min(t["trial"] for t in data["trials"] if t["best_valid_score"] == 0.5)
     assert data["best"]["trial"] == first_best and len(rows) == 3  # ties: the first trial with the score
@@ -98,7 +101,8 @@ def test_records_after_every_trial_and_passes_pretrained(tiny_root, tmp_path, mo
 
 def scored_by_settings(calls, stop_after: int | None = None):
     """A fake objective whose score follows the drawn learning rate; it dies on call ``stop_after + 1``."""
-    def objective(config_dict, config_file_list=None, saved=True, overrides=None, pretrained=None, freeze=True):
+    def objective(config_dict, config_file_list=None, saved=True, overrides=None, pretrained=None, freeze=True,
+                  checkpoint_name=None, resume=False):
         if stop_after is not None and len(calls) == stop_after:
             raise KeyboardInterrupt  # the search is killed part-way
         calls.append(config_dict["learning_rate"])

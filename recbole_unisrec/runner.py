@@ -74,7 +74,9 @@ def run(
                 "freeze": freeze, "checkpoint_name": os.path.basename(trainer.saved_model_file)}
     writer, finished = _resumable(trainer, train_data, config, run_args, resume) if saved else (None, False)
     started = time.perf_counter()
-    if not finished:
+    if finished:  # resumed after the last validation: only what fit collects for the metrics (item counts)
+        trainer.eval_collector.data_collect(train_data)
+    else:
         trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"], callback_fn=writer)
     best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
     train_seconds = writer.seconds() if writer else time.perf_counter() - started

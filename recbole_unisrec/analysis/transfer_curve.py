@@ -78,7 +78,7 @@ def plot(logs: Sequence[TransferLog], path: str | os.PathLike, title: str = "") 
     """Loss (left) and zero-shot validation NDCG@10 per data set (right) against epochs."""
     from recbole_unisrec.analysis.figures import new_figure, save_png
 
-    figure = new_figure(11.0, 4.2)
+    figure = new_figure(14.0, 4.2)
     loss_axes, ndcg_axes = figure.subplots(1, 2)
     markers = "os^vD"
     for index, log in enumerate(logs):
@@ -93,7 +93,9 @@ def plot(logs: Sequence[TransferLog], path: str | os.PathLike, title: str = "") 
     ndcg_axes.set_ylabel("zero-shot validation NDCG@10")
     for axes in (loss_axes, ndcg_axes):
         axes.grid(alpha=0.3)
-        axes.legend(fontsize="small")
+    loss_axes.legend(fontsize="x-small", loc="upper right")
+    # one entry per run and data set: beside the panel, where it hides no curve
+    ndcg_axes.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     if title:
         figure.suptitle(title)
     return save_png(figure, path)

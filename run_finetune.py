@@ -13,7 +13,7 @@ import argparse
 
 import recbole_unisrec  # noqa: F401  (applies the library compatibility fixes)
 from recbole_unisrec.cli import run_script, script_parser, with_data_root
-from recbole_unisrec.config import PROPS, parse_overrides
+from recbole_unisrec.config import PROPS, merge_overrides
 from recbole_unisrec.quick_start import run
 from recbole_unisrec.resume import load_resume_state
 
@@ -43,9 +43,8 @@ def resume(path: str, args: argparse.Namespace, overrides: list[str]) -> dict:
     if given:
         raise ValueError(f"--resume {path} continues a run with its own {', '.join(given)}; leave them out")
     run_args = load_resume_state(path)["run_args"]
-    merged = {**parse_overrides(run_args["overrides"]), **parse_overrides(overrides)}
     return run(run_args["model"], run_args["dataset"], config_file_list=run_args["config_file_list"],
-               config_dict=run_args["config_dict"], overrides=[f"--{key}={value}" for key, value in merged.items()],
+               config_dict=run_args["config_dict"], overrides=merge_overrides(run_args["overrides"], overrides),
                pretrained=run_args["pretrained"], freeze=run_args["freeze"],
                checkpoint_name=run_args["checkpoint_name"], resume=True)
 

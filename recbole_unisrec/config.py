@@ -80,6 +80,12 @@ def parse_overrides(args: list[str]) -> dict[str, str]:
     return parsed
 
 
+def merge_overrides(stored: list[str], given: list[str]) -> list[str]:
+    """A resumed run's ``--key=value`` settings: the ones it was started with, ``given`` on top."""
+    merged = {**parse_overrides(stored), **parse_overrides(given)}
+    return [f"--{key}={value}" for key, value in merged.items()]
+
+
 RUNTIME_KEYS = {"model", "dataset", "config_files", "local_rank", "nproc", "world_size", "offset", "ip", "port",
                 "single_spec", "device", "valid_metric_bigger", "data_path", "MODEL_TYPE", "MODEL_INPUT_TYPE"}
 """Settings RecBole fills in or accepts that no property file lists."""

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from recbole.utils import init_logger, init_seed
 
-from recbole_unisrec.config import PROPS, Config, parse_overrides
+from recbole_unisrec.config import PROPS, Config, merge_overrides, parse_overrides
 from recbole_unisrec.registry import create_dataset, get_model
 from recbole_unisrec.runner import device_name, run, unique_checkpoint_path  # noqa: F401  (offered here as before)
 
@@ -88,7 +88,6 @@ def pretrain(
 
     from recbole_unisrec import distributed
     from recbole_unisrec.checkpoint import load_checkpoint
-    from recbole_unisrec.config import PROPS, parse_overrides
     from recbole_unisrec.data.corpus import build_corpus, check_domains, corpus_name, read_domains
     from recbole_unisrec.data.layout import require_dataset
     from recbole_unisrec.data.pretrain_loader import PretrainDataLoader
@@ -100,8 +99,7 @@ def pretrain(
         domains = domains or stored.get("domains")
         config_file_list = config_file_list if config_file_list is not None else stored.get("config_files")
         config_dict = {**(stored.get("config_dict") or {}), **(config_dict or {})}
-        merged = {**parse_overrides(stored.get("overrides") or []), **parse_overrides(overrides or [])}
-        overrides = [f"--{key}={value}" for key, value in merged.items()]
+        overrides = merge_overrides(stored.get("overrides") or [], overrides or [])
     if dataset is None:
         domains = list(domains or DEFAULT_PRETRAIN_DOMAINS)
         dataset = corpus_name(domains)

@@ -100,6 +100,29 @@ def _patch_trainer_checkpoint() -> None:
     trainer_module.Trainer._save_checkpoint = _save_checkpoint
 
 
+def _fix_collector_for_data_metrics() -> None:
+    """recbole 1.2.1's ``Collector.get_data_struct`` calls ``.cpu()`` on every collected resource,
+    but ``data_collect`` stores the item count as an ``int`` and item counts as a ``Counter``: every
+    metric that needs them (ItemCoverage, AveragePopularity, GiniIndex, ShannonEntropy,
+    TailPercentage) fails with "'int' object has no attribute 'cpu'". Only tensors are moved."""
+    import copy
+
+    from recbole.evaluator import collector as collector_module
+
+    def get_data_struct(self):
+        resources = self.data_struct._data_dict
+        for key, value in resources.items():
+            if isinstance(value, torch.Tensor):
+                resources[key] = value.cpu()
+        returned_struct = copy.deepcopy(self.data_struct)
+        for key in ["rec.topk", "rec.meanrank", "rec.score", "rec.items", "data.label"]:
+            if key in self.data_struct:
+                del self.data_struct[key]
+        return returned_struct
+
+    collector_module.Collector.get_data_struct = get_data_struct
+
+
 def _silence_known_warnings() -> None:
     """Warnings that say nothing a user can act on.
 
@@ -133,5 +156,6 @@ def apply() -> None:
     _silence_known_warnings()
     _restore_numpy_aliases()
     _patch_trainer_checkpoint()
+    _fix_collector_for_data_metrics()
     _undo_global_anomaly_detection()
     _applied = True

@@ -23,6 +23,21 @@ from recbole_unisrec.data.preparation import data_preparation
 from recbole_unisrec.registry import create_dataset, get_model, get_trainer
 
 
+def require_evaluable(config: Config, dataset: Any) -> None:
+    """Settings that RecBole's evaluator would only reject after the first epoch, or deep inside
+    with a bare ``KeyError`` / "selected index k out of range": say which setting instead."""
+    items = dataset.item_num - 1  # the padding item 0 is never ranked
+    too_large = [k for k in config["topk"] if k > items]
+    if too_large:
+        raise ValueError(f"topk: cut-off {max(too_large)} is larger than the {items} items of {config['dataset']}; "
+                         f"give smaller ones, e.g. --topk=[{min(5, items)},{min(10, items)}]")
+    metric, _, cutoff = str(config["valid_metric"]).lower().partition("@")
+    computed = [str(name).lower() for name in config["metrics"]]
+    if metric not in computed or (cutoff and int(cutoff) not in config["topk"]):
+        raise ValueError(f"valid_metric: {config['valid_metric']} is not computed (metrics {config['metrics']}, "
+                         f"topk {config['topk']})")
+
+
 def run(
     model: str,
     dataset: str,
@@ -53,6 +68,7 @@ def run(
     logger.info(config)
 
     data = create_dataset(config)
+    require_evaluable(config, data)
     train_data, valid_data, test_data = data_preparation(config, data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])

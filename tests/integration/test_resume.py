@@ -83,15 +83,19 @@ def test_stopped_run_resumes_to_the_uninterrupted_result(tiny, monkeypatch, mode
 
 
 def test_run_stopped_after_its_last_validation_is_tested_without_training(tiny, monkeypatch) -> None:
-    whole = run("SASRec", "Tiny", config_dict=settings(tiny), checkpoint_name="whole.pth")
+    # AveragePopularity needs the training set's item counts, which RecBole collects in `fit`:
+    # the resumed run, which skips `fit`, must collect them too.
+    config = settings(tiny, metrics=["Recall", "NDCG", "ItemCoverage", "AveragePopularity"])
+    whole = run("SASRec", "Tiny", config_dict=config, checkpoint_name="whole.pth")
+    assert {"itemcoverage@10", "averagepopularity@10"} <= whole["test_result"].keys()
     with monkeypatch.context() as patch:
         stop_after(patch, epoch=whole["epochs"] - 1)
         with pytest.raises(Stopped):
-            run("SASRec", "Tiny", config_dict=settings(tiny), checkpoint_name="stopped.pth")
+            run("SASRec", "Tiny", config_dict=config, checkpoint_name="stopped.pth")
     assert load_checkpoint(tiny / "saved" / "stopped-resume.pth")["finished"]
     calls = []
     monkeypatch.setattr(resume_module.ResumeWriter, "__call__", lambda self, *args: calls.append(args))
-    resumed = run("SASRec", "Tiny", config_dict=settings(tiny), checkpoint_name="stopped.pth", resume=True)
+    resumed = run("SASRec", "Tiny", config_dict=config, checkpoint_name="stopped.pth", resume=True)
     assert calls == []  # no epoch trained again
     same_run(whole, resumed)
 

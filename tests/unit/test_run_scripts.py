@@ -163,6 +163,22 @@ def test_unknown_model_is_a_value_error(tmp_path, capsys) -> None:
     assert capsys.readouterr().err == "run_baseline.py: error: unknown model 'Nope'\n"
 
 
+def test_a_cutoff_the_evaluator_cannot_compute_names_the_setting(tmp_path, capsys) -> None:
+    root = write_fixture(tmp_path / "data")
+    items = len((root / "Tiny" / "Tiny.item2index").read_text().splitlines())
+    argv = [arg for arg in tiny_argv(root, tmp_path) if not arg.startswith("--topk=")]
+    with pytest.raises(SystemExit):
+        run_script(run_finetune.main, [*argv, f"--topk=[5,{items + 1}]"])
+    assert capsys.readouterr().err.splitlines()[-1] == (  # after the text encoder's progress bar
+        f"run_finetune.py: error: topk: cut-off {items + 1} is larger than the {items} items of Tiny; "
+        "give smaller ones, e.g. --topk=[5,10]")
+    with pytest.raises(SystemExit):  # early stopping watches NDCG@10
+        run_script(run_finetune.main, [*argv, f"--topk=[5,{items}]"])
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        f"run_finetune.py: error: valid_metric: NDCG@10 is not computed (metrics ['Recall', 'NDCG'], topk [5, {items}])")
+    assert run_finetune.main([*argv, f"--topk=[10,{items}]"])["test_result"][f"recall@{items}"] == 1.0
+
+
 # --------------------------------------------------------------------------------------------
 # The end of a run
 # --------------------------------------------------------------------------------------------

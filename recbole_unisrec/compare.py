@@ -28,6 +28,7 @@ from typing import Any, Callable
 from recbole_unisrec.config import parse_overrides
 from recbole_unisrec.data.dataloader import LENGTH_BUCKETING_MODELS, PACKED_TRAINING_MODELS
 from recbole_unisrec.fileio import atomic_write
+from recbole_unisrec.resume import NOT_COMPARED
 
 METRICS = ("recall@10", "ndcg@10", "recall@50", "ndcg@50")
 METRIC_TITLES = {"recall@10": "Recall@10", "ndcg@10": "NDCG@10", "recall@50": "Recall@50", "ndcg@50": "NDCG@50"}
@@ -36,10 +37,12 @@ MD_COLUMNS = ("Model", "Seeds", *METRIC_TITLES.values(), "Training time (s)", "T
 CSV_COLUMNS = ("model", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std")),
                "train_seconds_mean", "train_seconds_std", "trainable_parameters", "devices")
 RUN_COLUMNS = ("model", "seed", *METRICS, "train_seconds", "trainable_parameters", "best_valid_score", "checkpoint",
-               "device", "epochs", "best_epoch")
-"""``epochs``: epochs trained (early stopping or the cap); ``best_epoch``: the tested one. Runs files
-written before those columns read them as None, and before the ``device`` column (all from the CPU
-machine of docs/results.md) read as device ``""``."""
+               "device", "epochs", "best_epoch", "dataset", "settings")
+"""``epochs``: epochs trained (early stopping or the cap); ``best_epoch``: the tested one;
+``dataset`` and ``settings`` (:func:`comparison_settings`): what the run was trained on and with.
+Runs files written before those columns read them as ``""`` (unknown) or None, and before the
+``device`` column (all from the CPU machine of docs/results.md) read as device ``""``."""
+_OLDER_RUN_COLUMNS = (RUN_COLUMNS[:-2], RUN_COLUMNS[:-4], RUN_COLUMNS[:-5])
 
 STAGES = {"UniSRec": ("inductive_ft", "transductive_ft"), "S3RecText": ("finetune",)}
 """Stages a spec may name (``S3RecText`` without a stage runs pre-training and fine-tuning)."""
@@ -123,6 +126,32 @@ def run_spec(
         config_dict.update(train_stage="finetune", pre_model_path=spec.checkpoint)
     return run_baseline(spec.model, dataset, config_file_list, config_dict, overrides, checkpoint_name=checkpoint_name,
                         resume=resume)
+
+
+def comparison_settings(epochs: int | None, freeze: bool, config_file_list: list[str] | None,
+                        overrides: list[str] | None) -> str:
+    """What every run of a comparison trains with, as one canonical line: the ``--key=value``
+    settings (sorted; those that only say where files go or how a run reports left out), the epoch
+    cap, ``--no-freeze`` and extra property files. Runs kept by ``--resume`` must match it."""
+    settings = {key: value for key, value in parse_overrides(list(overrides or [])).items() if key not in NOT_COMPARED}
+    if epochs is not None:
+        settings["epochs"] = str(epochs)
+    parts = [f"--{key}={value}" for key, value in sorted(settings.items())]
+    if not freeze:
+        parts.append("--no-freeze")
+    parts += [f"--config_files={path}" for path in config_file_list or []]
+    return " ".join(parts)
+
+
+def require_same_setup(runs_file: Path, label: str, kept: dict[str, Any], dataset: str, settings: str) -> None:
+    """A run kept by ``--resume`` must come from the same data set and settings as the runs this
+    comparison adds, or one table would mix them; runs files older than those columns pass."""
+    if kept["dataset"] and kept["dataset"] != dataset:
+        raise ValueError(f"{runs_file}: {label}, seed {kept['seed']} ran on {kept['dataset']}, this comparison is on "
+                         f"{dataset}; give another --out")
+    if kept["dataset"] and kept["settings"] != settings:
+        raise ValueError(f"{runs_file}: {label}, seed {kept['seed']} ran with '{kept['settings']}', this comparison "
+                         f"with '{settings}'; give the same settings or another --out")
 
 
 def run_checkpoint_name(out: str | Path, label: str, seed: int) -> str:
@@ -240,7 +269,7 @@ def summary_csv(rows: list[dict[str, Any]]) -> str:
 def runs_csv(results: list[tuple[str, dict[str, Any]]]) -> str:
     records = [[label, r["seed"], *(_num(r["test_result"].get(m)) for m in METRICS), _num(r["train_seconds"]),
                 r["trainable_parameters"], _num(r["best_valid_score"]), r.get("checkpoint") or "", r.get("device") or "",
-                r.get("epochs") or "", r.get("best_epoch") or ""]
+                r.get("epochs") or "", r.get("best_epoch") or "", r.get("dataset") or "", r.get("settings") or ""]
                for label, r in results]
     return _csv_text(RUN_COLUMNS, records)
 
@@ -250,7 +279,7 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
     path = Path(path)
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) not in (RUN_COLUMNS, RUN_COLUMNS[:-2], RUN_COLUMNS[:-3]):
+        if tuple(reader.fieldnames or ()) not in (RUN_COLUMNS, *_OLDER_RUN_COLUMNS):
             raise ValueError(f"{path}: not a run_compare runs file (expected columns {', '.join(RUN_COLUMNS)})")
         results = []
         for line, row in enumerate(reader, start=2):
@@ -265,6 +294,8 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
                     "device": row.get("device") or "",
                     "epochs": int(row["epochs"]) if row.get("epochs") else None,
                     "best_epoch": int(row["best_epoch"]) if row.get("best_epoch") else None,
+                    "dataset": row.get("dataset") or "",
+                    "settings": row.get("settings") or "",
                 }))
             except (TypeError, ValueError) as error:
                 raise ValueError(f"{path}, line {line}: {error}") from None
@@ -277,7 +308,7 @@ def merge_runs(paths: list[str | Path], labels: list[str | None] | None = None,
     ``run_compare.py`` calls made. ``labels`` (one per file, None keeps the file's own) relabels a
     file's runs: ``LABEL`` where it holds one model, ``LABEL, <model>`` where several. ``seeds``
     keeps only those seeds. A model and seed found twice is an error naming both files, so that
-    no run is counted twice."""
+    no run is counted twice; so are runs of different data sets."""
     labels = list(labels) if labels is not None else [None] * len(paths)
     if len(labels) != len(paths):
         raise ValueError(f"{len(labels)} labels for {len(paths)} runs files")
@@ -299,6 +330,9 @@ def merge_runs(paths: list[str | Path], labels: list[str | None] | None = None,
             merged.append((label, result))
     if not merged:
         raise ValueError(f"no runs in {', '.join(map(str, paths))}" + (f" for seeds {seeds}" if seeds else ""))
+    datasets = sorted({result["dataset"] for _, result in merged if result["dataset"]})
+    if len(datasets) > 1:
+        raise ValueError(f"the runs files hold runs on {' and '.join(datasets)}; one table compares one data set")
     order = list(dict.fromkeys(label for label, _ in merged))
     return sorted(merged, key=lambda pair: (order.index(pair[0]), pair[1]["seed"]))
 
@@ -369,6 +403,9 @@ def compare(
     runs_file = Path(out).with_name(Path(out).name + ".runs.csv")
     finished = read_runs(runs_file) if resume and runs_file.is_file() else []
     kept = {(label, result["seed"]): result for label, result in finished}
+    settings = comparison_settings(epochs, freeze, config_file_list, overrides)
+    for key in [(label, seed) for seed in seeds for label in labels if (label, seed) in kept]:
+        require_same_setup(runs_file, key[0], kept[key], dataset, settings)
     results: list[tuple[str, dict[str, Any]]] = []
     paths: list[Path] = []
     logger = getLogger()
@@ -391,6 +428,6 @@ def compare(
             result = runner(spec, dataset, seed, epochs=epochs, config_file_list=config_file_list,
                             overrides=overrides, freeze=freeze, checkpoint_name=run_checkpoint_name(out, spec.label, seed),
                             resume=resume)
-            results.append((spec.label, result))
+            results.append((spec.label, {**result, "dataset": dataset, "settings": settings}))
             paths = write()
     return paths

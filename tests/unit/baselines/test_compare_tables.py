@@ -172,6 +172,34 @@ def test_every_run_gets_a_fixed_checkpoint_name_and_the_resume_flag(tmp_path, mo
                      ("Tiny-es-SASRec-seed2.pth", True), ("Tiny-es-UniSRec-pre-1.pth-inductive_ft-seed2.pth", True)]
 
 
+def test_resume_keeps_only_runs_of_the_same_data_set_and_settings(tmp_path) -> None:
+    run = lambda spec, d, seed, **k: fake_result(spec, seed)  # noqa: E731
+    compare(["SASRec"], "Tiny", [1], tmp_path / "out", epochs=300, overrides=["--learning_rate=0.01",
+                                                                              "--show_progress=False"], runner=run)
+    runs = list(csv.DictReader(open(tmp_path / "out.runs.csv")))
+    assert (runs[0]["dataset"], runs[0]["settings"]) == ("Tiny", "--epochs=300 --learning_rate=0.01")
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("must not run")
+
+    with pytest.raises(ValueError, match=r"out.runs.csv: SASRec, seed 1 ran on Tiny, this comparison is on Other; "
+                                         r"give another --out"):
+        compare(["SASRec"], "Other", [1, 2], tmp_path / "out", epochs=300, overrides=["--learning_rate=0.01"],
+                runner=must_not_run, resume=True)
+    with pytest.raises(ValueError, match=r"SASRec, seed 1 ran with '--epochs=300 --learning_rate=0.01', this "
+                                         r"comparison with '--epochs=10 --learning_rate=0.01'"):
+        compare(["SASRec"], "Tiny", [1, 2], tmp_path / "out", epochs=10, overrides=["--learning_rate=0.01"],
+                runner=must_not_run, resume=True)
+    calls = []  # where files go or how a run reports may differ
+    compare(["SASRec"], "Tiny", [1, 2], tmp_path / "out", epochs=300,
+            overrides=["--learning_rate=0.01", "--checkpoint_dir=elsewhere"], resume=True,
+            runner=lambda spec, d, seed, **k: calls.append(seed) or fake_result(spec, seed))
+    assert calls == [2]
+    compare(["SASRec"], "Other", [1], tmp_path / "other", runner=run)
+    with pytest.raises(ValueError, match="the runs files hold runs on Other and Tiny; one table compares one data set"):
+        merge_runs([tmp_path / "out.runs.csv", tmp_path / "other.runs.csv"], labels=["a", "b"])
+
+
 def test_resume_rejects_a_foreign_runs_file(tmp_path) -> None:
     (tmp_path / "out.runs.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="out.runs.csv: not a run_compare runs file"):
@@ -206,7 +234,7 @@ def test_training_time_is_summarised_per_device(tmp_path) -> None:
 
     old = tmp_path / "old.runs.csv"
     lines = runs.read_text().splitlines()
-    old.write_text("\n".join(line.rsplit(",", 3)[0] for line in lines[:2]) + "\n")  # no device or epoch columns
+    old.write_text("\n".join(line.rsplit(",", 5)[0] for line in lines[:2]) + "\n")  # no device, epoch or setup columns
     calls = []
     compare(["SASRec"], "Tiny", [1, 2], tmp_path / "old", resume=True,
             runner=lambda spec, d, seed, **k: calls.append(seed) or runner(spec, d, seed))

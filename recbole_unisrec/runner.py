@@ -33,7 +33,7 @@ def require_evaluable(config: Config, dataset: Any) -> None:
                          f"give smaller ones, e.g. --topk=[{min(5, items)},{min(10, items)}]")
     metric, _, cutoff = str(config["valid_metric"]).lower().partition("@")
     computed = [str(name).lower() for name in config["metrics"]]
-    if metric not in computed or (cutoff and int(cutoff) not in config["topk"]):
+    if metric not in computed or (cutoff and (not cutoff.isdigit() or int(cutoff) not in config["topk"])):
         raise ValueError(f"valid_metric: {config['valid_metric']} is not computed (metrics {config['metrics']}, "
                          f"topk {config['topk']})")
 

@@ -176,6 +176,9 @@ def test_a_cutoff_the_evaluator_cannot_compute_names_the_setting(tmp_path, capsy
         run_script(run_finetune.main, [*argv, f"--topk=[5,{items}]"])
     assert capsys.readouterr().err.splitlines()[-1] == (
         f"run_finetune.py: error: valid_metric: NDCG@10 is not computed (metrics ['Recall', 'NDCG'], topk [5, {items}])")
+    with pytest.raises(SystemExit):
+        run_script(run_finetune.main, [*argv, "--topk=[5,10]", "--valid_metric=NDCG@ten"])
+    assert capsys.readouterr().err.splitlines()[-1].startswith("run_finetune.py: error: valid_metric: NDCG@ten is not computed")
     assert run_finetune.main([*argv, f"--topk=[10,{items}]"])["test_result"][f"recall@{items}"] == 1.0
 
 

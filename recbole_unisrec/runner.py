@@ -23,19 +23,24 @@ from recbole_unisrec.data.preparation import data_preparation
 from recbole_unisrec.registry import create_dataset, get_model, get_trainer
 
 
-def require_evaluable(config: Config, dataset: Any) -> None:
-    """Settings that RecBole's evaluator would only reject after the first epoch, or deep inside
-    with a bare ``KeyError`` / "selected index k out of range": say which setting instead."""
-    items = dataset.item_num - 1  # the padding item 0 is never ranked
-    too_large = [k for k in config["topk"] if k > items]
-    if too_large:
-        raise ValueError(f"topk: cut-off {max(too_large)} is larger than the {items} items of {config['dataset']}; "
-                         f"give smaller ones, e.g. --topk=[{min(5, items)},{min(10, items)}]")
+def require_valid_metric_computed(config: Config) -> None:
+    """A ``valid_metric`` that ``metrics`` and ``topk`` do not compute fails in RecBole only after the
+    first epoch, with a bare ``KeyError``; say which setting, before any data is read."""
     metric, _, cutoff = str(config["valid_metric"]).lower().partition("@")
     computed = [str(name).lower() for name in config["metrics"]]
     if metric not in computed or (cutoff and (not cutoff.isdigit() or int(cutoff) not in config["topk"])):
         raise ValueError(f"valid_metric: {config['valid_metric']} is not computed (metrics {config['metrics']}, "
                          f"topk {config['topk']})")
+
+
+def require_cutoffs_within_catalog(config: Config, dataset: Any) -> None:
+    """A cut-off larger than the catalogue fails deep in RecBole's evaluator ("selected index k out
+    of range"); say which setting instead."""
+    items = dataset.item_num - 1  # the padding item 0 is never ranked
+    too_large = [k for k in config["topk"] if k > items]
+    if too_large:
+        raise ValueError(f"topk: cut-off {max(too_large)} is larger than the {items} items of {config['dataset']}; "
+                         f"give smaller ones, e.g. --topk=[{min(5, items)},{min(10, items)}]")
 
 
 def run(
@@ -61,6 +66,7 @@ def run(
     """
     config = Config(model=model, dataset=dataset, config_file_list=config_file_list, config_dict=config_dict, overrides=overrides)
     require_dataset(config["data_path"], config["dataset"])  # a missing data set or checkpoint: one line, no log first
+    require_valid_metric_computed(config)
     checkpoint = load_checkpoint(pretrained) if pretrained else None
     init_seed(config["seed"], config["reproducibility"])
     init_logger(config)
@@ -68,7 +74,7 @@ def run(
     logger.info(config)
 
     data = create_dataset(config)
-    require_evaluable(config, data)
+    require_cutoffs_within_catalog(config, data)
     train_data, valid_data, test_data = data_preparation(config, data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])

@@ -168,14 +168,15 @@ def test_a_cutoff_the_evaluator_cannot_compute_names_the_setting(tmp_path, capsy
     items = len((root / "Tiny" / "Tiny.item2index").read_text().splitlines())
     argv = [arg for arg in tiny_argv(root, tmp_path) if not arg.startswith("--topk=")]
     with pytest.raises(SystemExit):
-        run_script(run_finetune.main, [*argv, f"--topk=[5,{items + 1}]"])
+        run_script(run_finetune.main, [*argv, f"--topk=[10,{items + 1}]"])
     assert capsys.readouterr().err.splitlines()[-1] == (  # after the text encoder's progress bar
         f"run_finetune.py: error: topk: cut-off {items + 1} is larger than the {items} items of Tiny; "
         "give smaller ones, e.g. --topk=[5,10]")
+    fresh = write_fixture(tmp_path / "fresh")  # texts never encoded: the error comes before any data is read
     with pytest.raises(SystemExit):  # early stopping watches NDCG@10
-        run_script(run_finetune.main, [*argv, f"--topk=[5,{items}]"])
-    assert capsys.readouterr().err.splitlines()[-1] == (
-        f"run_finetune.py: error: valid_metric: NDCG@10 is not computed (metrics ['Recall', 'NDCG'], topk [5, {items}])")
+        run_script(run_finetune.main, [*argv, "--data-root", str(fresh), f"--topk=[5,{items}]"])
+    assert capsys.readouterr().err == (
+        f"run_finetune.py: error: valid_metric: NDCG@10 is not computed (metrics ['Recall', 'NDCG'], topk [5, {items}])\n")
     with pytest.raises(SystemExit):
         run_script(run_finetune.main, [*argv, "--topk=[5,10]", "--valid_metric=NDCG@ten"])
     assert capsys.readouterr().err.splitlines()[-1].startswith("run_finetune.py: error: valid_metric: NDCG@ten is not computed")

@@ -10,7 +10,7 @@
     corpus --domains Beauty,Toys,Games            # pre-training corpus BTG
     encode -d Scientific                           # text vectors (cached next to the data)
     recommend --checkpoint CKPT -d Scientific --history "B00TNNWMXI B00IBZE2EQ" -k 10
-    evaluate -p CKPT -d Office [--split valid]     # full-ranking Recall/NDCG@10/50; zero-shot for a pre-trained one
+    evaluate -p CKPT -d Office [--split valid] [--topk 5 10 20]   # full-ranking Recall/NDCG; zero-shot for a pre-trained one
     plot-transfer saved/UniSRec-BTGYMS-transfer.csv --out results/pretraining   # loss and zero-shot NDCG@10 by epoch
     table results/A.runs.csv results/B.runs.csv [--out results/AB]   # one table from several run_compare files
 """
@@ -138,10 +138,10 @@ def _recommend(args: argparse.Namespace) -> dict | None:
 
 
 def _evaluate(args: argparse.Namespace) -> dict | None:
-    """``evaluate``: test (or validation) Recall and NDCG at 10 and 50 of any checkpoint, as a table."""
+    """``evaluate``: test (or validation) Recall and NDCG of any checkpoint at the ``--topk`` cut-offs, as a table."""
     from recbole_unisrec.evaluation import evaluate_checkpoint
 
-    result = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_root, split=args.split)
+    result = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_root, split=args.split, ks=args.topk)
     if args.json:
         return {"checkpoint": result.path, "model": result.label, "dataset": result.dataset, "split": result.split,
                 "users": result.users, "zero_shot": result.zero_shot, "metrics": result.metrics}
@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-d", "--dataset", default=None, help="data set (default: the checkpoint's own)")
     ev.add_argument("--data-root", default=None, help="folder holding the data set (default: the checkpoint's, else dataset/)")
     ev.add_argument("--split", default="test", choices=["test", "valid"])
+    ev.add_argument("--topk", type=int, nargs="+", default=[10, 50], metavar="K", help="cut-offs (default: 10 50)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.set_defaults(run=_evaluate)
 

@@ -204,6 +204,33 @@ def test_evaluate_command_gives_recbole_test_and_valid_results(trained, name, ca
     assert float(lines[4].split()[1]) == round(result["test_result"]["ndcg@10"], 4)
 
 
+def test_evaluate_command_cutoffs_are_recboles(trained, capsys) -> None:
+    """``--topk``: the metrics RecBole's own evaluator gives with ``topk`` set to those cut-offs."""
+    import json
+
+    from recbole.trainer import Trainer
+
+    from recbole_unisrec.__main__ import main
+
+    result = trained("UniSRec-inductive")
+    assert main(["evaluate", "-p", result["checkpoint"], "--topk", "20", "1", "5", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)["metrics"]
+    evaluation = load_for_evaluation(result["checkpoint"], overrides=["--topk=[1,5,20]"])
+    reported = Trainer(evaluation.config, evaluation.model).evaluate(evaluation.test_data, load_best_model=False)
+    assert printed.keys() == reported.keys() == {f"{name}@{k}" for name in ("recall", "ndcg") for k in (1, 5, 20)}
+    for key, value in reported.items():
+        assert math.isclose(printed[key], value, abs_tol=1e-9), key
+    assert printed["recall@1"] < printed["recall@5"] < printed["recall@20"]
+    assert main(["evaluate", "-p", result["checkpoint"], "--topk", "5", "20"]) == 0
+    assert capsys.readouterr().out.splitlines()[2].split() == ["metric", "@5", "@20"]
+
+    items = evaluation.train_dataset.item_num - 1
+    for cutoffs, message in ((["0", "10"], "topk: cut-offs must be positive, got 0, 10"),
+                             (["10", str(items + 1)], f"topk: cut-off {items + 1} is larger than the {items} items of Skewed")):
+        assert main(["evaluate", "-p", result["checkpoint"], "--topk", *cutoffs]) == 2
+        assert capsys.readouterr().err.strip() == f"error: {message}"
+
+
 def test_evaluate_command_is_zero_shot_for_a_pretrained_checkpoint(trained, skewed_root, tmp_path, capsys) -> None:
     from recbole_unisrec.__main__ import main
 

@@ -138,7 +138,7 @@ def _recommend(args: argparse.Namespace) -> dict | None:
 
 
 def _evaluate(args: argparse.Namespace) -> dict | None:
-    """``evaluate``: test (or validation) Recall and NDCG of any checkpoint at the ``--topk`` cut-offs, as a table."""
+    """``evaluate``: test (or validation) Recall and NDCG of any checkpoint at its (or ``--topk``) cut-offs, as a table."""
     from recbole_unisrec.evaluation import evaluate_checkpoint
 
     result = evaluate_checkpoint(args.checkpoint, args.dataset, args.data_root, split=args.split, ks=args.topk)
@@ -245,7 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-d", "--dataset", default=None, help="data set (default: the checkpoint's own)")
     ev.add_argument("--data-root", default=None, help="folder holding the data set (default: the checkpoint's, else dataset/)")
     ev.add_argument("--split", default="test", choices=["test", "valid"])
-    ev.add_argument("--topk", type=int, nargs="+", default=[10, 50], metavar="K", help="cut-offs (default: 10 50)")
+    ev.add_argument("--topk", type=int, nargs="+", default=None, metavar="K",
+                    help="cut-offs (default: the checkpoint's topk; 10 50 for the shipped ones)")
     ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ev.set_defaults(run=_evaluate)
 

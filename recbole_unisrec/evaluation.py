@@ -159,15 +159,16 @@ class CheckpointMetrics:
 
 
 def evaluate_checkpoint(path: str | os.PathLike, dataset: str | None = None, data_root: str | os.PathLike | None = None,
-                        split: str = "test", ks: Sequence[int] = (10, 50)) -> CheckpointMetrics:
-    """Full-ranking Recall and NDCG at every cut-off of ``ks`` of any saved checkpoint; a pre-trained
-    UniSRec, or a text-only one on a data set it was not trained on, is evaluated zero-shot."""
+                        split: str = "test", ks: Sequence[int] | None = None) -> CheckpointMetrics:
+    """Full-ranking Recall and NDCG of any saved checkpoint at the cut-offs ``ks`` (default: the
+    checkpoint's own ``topk``); a pre-trained UniSRec, or a text-only one on a data set it was not
+    trained on, is evaluated zero-shot."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
-    ks = sorted(set(ks))
-    if not ks or ks[0] < 1:
+    if ks is not None and (not ks or min(ks) < 1):
         raise ValueError(f"topk: cut-offs must be positive, got {', '.join(map(str, ks)) or 'none'}")
     evaluation = load_for_evaluation(path, dataset, data_root)
+    ks = sorted(set(evaluation.config["topk"] if ks is None else ks))
     items = evaluation.train_dataset.item_num - 1  # the padding item 0 is never ranked
     if ks[-1] > items:
         raise ValueError(f"topk: cut-off {ks[-1]} is larger than the {items} items of {evaluation.config['dataset']}")

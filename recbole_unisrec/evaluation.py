@@ -27,6 +27,7 @@ from recbole_unisrec.ranking import (  # noqa: F401  (re-exported: this module's
     ndcg_at,
     rank_targets,
     recall_at,
+    require_cutoffs_within_catalog,
 )
 
 # Settings RecBole derives while building a Config (from the model class, the metrics, the
@@ -169,9 +170,7 @@ def evaluate_checkpoint(path: str | os.PathLike, dataset: str | None = None, dat
         raise ValueError(f"topk: cut-offs must be positive, got {', '.join(map(str, ks)) or 'none'}")
     evaluation = load_for_evaluation(path, dataset, data_root)
     ks = sorted(set(evaluation.config["topk"] if ks is None else ks))
-    items = evaluation.train_dataset.item_num - 1  # the padding item 0 is never ranked
-    if ks[-1] > items:
-        raise ValueError(f"topk: cut-off {ks[-1]} is larger than the {items} items of {evaluation.config['dataset']}")
+    require_cutoffs_within_catalog(ks, evaluation.train_dataset.item_num, evaluation.config["dataset"])
     loader = evaluation.valid_data if split == "valid" else evaluation.test_data
     ranks = rank_targets(evaluation.model, loader, max(ks)).ranks
     stored = evaluation.checkpoint_config

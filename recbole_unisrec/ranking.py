@@ -68,6 +68,16 @@ def rank_targets(model: torch.nn.Module, eval_data, top: int, keep_top: bool = F
                        torch.cat(tops).numpy() if keep_top else None)
 
 
+def require_cutoffs_within_catalog(cutoffs: Sequence[int], item_num: int, dataset_name: str) -> None:
+    """A cut-off larger than the catalogue fails deep in RecBole's evaluator ("selected index k out
+    of range"); say which setting instead. ``item_num`` counts the padding item 0, which is never ranked."""
+    items = item_num - 1
+    too_large = [k for k in cutoffs if k > items]
+    if too_large:
+        raise ValueError(f"topk: cut-off {max(too_large)} is larger than the {items} items of {dataset_name}; "
+                         f"give cut-offs of at most {items}")
+
+
 def ndcg_at(ranks: np.ndarray, k: int) -> np.ndarray:
     """Per row: ``1 / log2(rank + 1)`` if ``rank <= k`` else 0 (one relevant item per row)."""
     ranks = np.asarray(ranks, dtype=np.float64)

@@ -20,6 +20,7 @@ from recbole_unisrec.checkpoint import count_parameters, freeze_for_finetuning, 
 from recbole_unisrec.config import Config
 from recbole_unisrec.data.layout import SHIPPED_DATA, read_item_index, require_dataset
 from recbole_unisrec.data.preparation import data_preparation
+from recbole_unisrec.ranking import require_cutoffs_within_catalog
 from recbole_unisrec.registry import create_dataset, get_model, get_trainer
 
 
@@ -31,16 +32,6 @@ def require_valid_metric_computed(config: Config) -> None:
     if metric not in computed or (cutoff and (not cutoff.isdigit() or int(cutoff) not in config["topk"])):
         raise ValueError(f"valid_metric: {config['valid_metric']} is not computed (metrics {config['metrics']}, "
                          f"topk {config['topk']})")
-
-
-def require_cutoffs_within_catalog(config: Config, dataset: Any) -> None:
-    """A cut-off larger than the catalogue fails deep in RecBole's evaluator ("selected index k out
-    of range"); say which setting instead."""
-    items = dataset.item_num - 1  # the padding item 0 is never ranked
-    too_large = [k for k in config["topk"] if k > items]
-    if too_large:
-        raise ValueError(f"topk: cut-off {max(too_large)} is larger than the {items} items of {config['dataset']}; "
-                         f"give smaller ones, e.g. --topk=[{min(5, items)},{min(10, items)}]")
 
 
 def run(
@@ -74,7 +65,7 @@ def run(
     logger.info(config)
 
     data = create_dataset(config)
-    require_cutoffs_within_catalog(config, data)
+    require_cutoffs_within_catalog(config["topk"], data.item_num, config["dataset"])
     train_data, valid_data, test_data = data_preparation(config, data)
 
     init_seed(config["seed"] + config["local_rank"], config["reproducibility"])

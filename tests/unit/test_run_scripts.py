@@ -171,7 +171,7 @@ def test_a_cutoff_the_evaluator_cannot_compute_names_the_setting(tmp_path, capsy
         run_script(run_finetune.main, [*argv, f"--topk=[10,{items + 1}]"])
     assert capsys.readouterr().err.splitlines()[-1] == (  # after the text encoder's progress bar
         f"run_finetune.py: error: topk: cut-off {items + 1} is larger than the {items} items of Tiny; "
-        "give smaller ones, e.g. --topk=[5,10]")
+        f"give cut-offs of at most {items}")
     fresh = write_fixture(tmp_path / "fresh")  # texts never encoded: the error comes before any data is read
     with pytest.raises(SystemExit):  # early stopping watches NDCG@10
         run_script(run_finetune.main, [*argv, "--data-root", str(fresh), f"--topk=[5,{items}]"])

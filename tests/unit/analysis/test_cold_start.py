@@ -226,7 +226,7 @@ def test_evaluate_command_cutoffs_are_recboles(trained, capsys) -> None:
 
     items = evaluation.train_dataset.item_num - 1
     for cutoffs, message in ((["0", "10"], "topk: cut-offs must be positive, got 0, 10"),
-                             (["10", str(items + 1)], f"topk: cut-off {items + 1} is larger than the {items} items of Skewed")):
+                             (["10", str(items + 1)], f"topk: cut-off {items + 1} is larger than the {items} items of Skewed; give cut-offs of at most {items}")):
         assert main(["evaluate", "-p", result["checkpoint"], "--topk", *cutoffs]) == 2
         assert capsys.readouterr().err.strip() == f"error: {message}"
 

@@ -144,7 +144,7 @@ class _GatherWithGrad(torch.autograd.Function):
         return _gather_padded(tensor, sizes)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)  # every rank's loss may depend on every row
         start = sum(ctx.sizes[: ctx.rank])

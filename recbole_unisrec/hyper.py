@@ -102,13 +102,13 @@ class RecordingHyperTuning(HyperTuning):
         if not early_stop:
             self.early_stop_fn = None
 
-    def trial(self, params):
+    def trial(self, params: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()
         outcome = super().trial(params)
         self.on_trial(params, self.params2result[self.params_list[-1]], time.perf_counter() - started)
         return outcome
 
-    def run(self):
+    def run(self) -> None:
         import numpy as np
         from hyperopt import fmin
 

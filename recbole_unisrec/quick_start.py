@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from logging import getLogger
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from recbole.utils import init_logger, init_seed
@@ -13,6 +13,11 @@ from recbole.utils import init_logger, init_seed
 from recbole_unisrec.config import PROPS, Config, merge_overrides, parse_overrides
 from recbole_unisrec.registry import create_dataset, get_model
 from recbole_unisrec.runner import device_name, run, unique_checkpoint_path  # noqa: F401  (offered here as before)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from recbole_unisrec.ranking import ZeroShotTarget
 
 
 def objective_function(
@@ -168,7 +173,7 @@ def transfer_names(value: Any) -> list[str]:
     return [name.strip() for name in names if name.strip()]
 
 
-def transfer_targets(config, data_root):
+def transfer_targets(config: Config, data_root: Path) -> list[ZeroShotTarget]:
     """The ``transfer_eval`` data sets' validation splits, each looked up under ``data_root``, then
     under the shipped ``dataset/`` folder; a name found in neither is a one-line error."""
     from recbole_unisrec.data.layout import SHIPPED_DATA

@@ -12,10 +12,13 @@ through the registry) offers all of these too; the trainer imports them from her
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
 
 
 @dataclass
@@ -30,7 +33,7 @@ class TargetRanks:
 
 
 @torch.no_grad()
-def rank_targets(model: torch.nn.Module, eval_data, top: int, keep_top: bool = False) -> TargetRanks:
+def rank_targets(model: torch.nn.Module, eval_data: AbstractDataLoader, top: int, keep_top: bool = False) -> TargetRanks:
     """Rank every row's target over all items as RecBole's full-sort evaluation does.
 
     Scores come from ``model.full_sort_predict`` on ``eval_data``'s own batches; the padding item

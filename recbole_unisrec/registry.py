@@ -6,6 +6,7 @@ Imports run one way: this module looks into :mod:`recbole_unisrec.model` and
 from __future__ import annotations
 
 from logging import getLogger
+from typing import TYPE_CHECKING
 
 from recbole.utils import get_model as recbole_get_model
 from recbole.utils import get_trainer as recbole_get_trainer
@@ -13,6 +14,10 @@ from recbole.utils import get_trainer as recbole_get_trainer
 from recbole_unisrec import model as models
 from recbole_unisrec.data import dataset as datasets
 from recbole_unisrec.model import TEXT_MODELS
+
+if TYPE_CHECKING:
+    from recbole.config import Config
+    from recbole.utils import ModelType
 
 __all__ = ["TEXT_MODELS", "create_dataset", "get_model", "get_trainer"]
 
@@ -23,7 +28,7 @@ def get_model(name: str) -> type:
     return recbole_get_model(name)
 
 
-def get_trainer(model_type, model_name: str) -> type:
+def get_trainer(model_type: ModelType, model_name: str) -> type:
     from recbole_unisrec import trainer as module
 
     if hasattr(module, f"{model_name}Trainer"):
@@ -31,7 +36,7 @@ def get_trainer(model_type, model_name: str) -> type:
     return recbole_get_trainer(model_type, model_name)
 
 
-def create_dataset(config) -> datasets.AtomicSequentialDataset:
+def create_dataset(config: Config) -> datasets.AtomicSequentialDataset:
     """The dataset class for ``config['model']``; never unpickles a saved dataset."""
     if config["model"] in TEXT_MODELS:
         pretraining = config["model"] == "UniSRec" and config["train_stage"] == "pretrain"

@@ -11,7 +11,7 @@ import shlex
 import time
 from logging import getLogger
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from recbole.utils import dict2str, get_local_time, init_logger, init_seed, set_color
@@ -22,6 +22,9 @@ from recbole_unisrec.data.layout import SHIPPED_DATA, read_item_index, require_d
 from recbole_unisrec.data.preparation import data_preparation
 from recbole_unisrec.ranking import require_cutoffs_within_catalog
 from recbole_unisrec.registry import create_dataset, get_model, get_trainer
+
+if TYPE_CHECKING:
+    from recbole.trainer import Trainer
 
 
 def require_valid_metric_computed(config: Config) -> None:
@@ -147,7 +150,7 @@ def _resumable(trainer, train_data, config, run_args: dict[str, Any], resume: bo
     return ResumeWriter(trainer, train_data, path, settings, run_args, seconds_before=state["train_seconds"]), state["finished"]
 
 
-def epochs_trained(trainer, eval_step: int) -> tuple[int, int | None]:
+def epochs_trained(trainer: Trainer, eval_step: int) -> tuple[int, int | None]:
     """Epochs a finished ``fit`` trained and the (1-based) epoch of its best validation.
 
     RecBole keys one training loss per epoch by its index, and ``cur_step`` counts the validations
@@ -158,7 +161,7 @@ def epochs_trained(trainer, eval_step: int) -> tuple[int, int | None]:
     return epochs, epochs - epochs % eval_step - trainer.cur_step * eval_step
 
 
-def checkpoint_command(config, checkpoint: str) -> str:
+def checkpoint_command(config: Config, checkpoint: str) -> str:
     """The command that puts a finished run's checkpoint to use: ``recommend`` for UniSRec (with
     the data set's first items as a history to try), ``evaluate`` for the models it cannot serve."""
     data_root = Path(config["data_path"]).parent  # RecBole's data_path names the data set's own folder
@@ -177,7 +180,7 @@ def device_name(device: torch.device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
 
 
-def unique_checkpoint_path(config) -> str:
+def unique_checkpoint_path(config: Config) -> str:
     """RecBole names checkpoints ``<model>-<time to the second>.pth``: two runs started in the same
     second overwrite each other's best model. Add the data set, stage and process id."""
     stage = f"-{config['train_stage']}" if config["train_stage"] else ""

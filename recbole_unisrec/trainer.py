@@ -44,7 +44,7 @@ from __future__ import annotations
 import contextlib
 import os
 from time import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -61,6 +61,12 @@ from recbole_unisrec.compat import plain_config
 from recbole_unisrec.data.dataloader import TARGETS_FIELD
 from recbole_unisrec.fileio import atomic_write, save_checkpoint
 from recbole_unisrec.resume import restore_rng, rng_state
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
+    from recbole.data.interaction import Interaction
 
 CHECKPOINT_FORMAT = "recbole_unisrec.pretrain/1"
 
@@ -95,7 +101,7 @@ class _PretrainStep(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, interaction) -> torch.Tensor:
+    def forward(self, interaction: Interaction) -> torch.Tensor:
         return torch.stack(self.model.pretrain_terms(interaction))
 
 
@@ -169,12 +175,13 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
 
     # --- training ---------------------------------------------------------------------------
 
-    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+    def fit(self, train_data: AbstractDataLoader, valid_data: AbstractDataLoader | None = None, verbose: bool = True,
+            saved: bool = True, show_progress: bool = False, callback_fn: Callable | None = None) -> tuple[float, None]:
         """Pre-train (RecBole's entry point); returns ``(-1, None)`` like a run without validation."""
         self.pretrain(train_data, verbose=verbose, saved=saved, show_progress=show_progress)
         return -1, None
 
-    def pretrain(self, train_data, verbose: bool = True, saved: bool = True, show_progress: bool = False) -> list[dict[str, float]]:
+    def pretrain(self, train_data: AbstractDataLoader, verbose: bool = True, saved: bool = True, show_progress: bool = False) -> list[dict[str, float]]:
         """Epochs ``start_epoch .. pretrain_epochs - 1``; returns every epoch's mean losses so far."""
         if self.pretrain_epochs == 0 and self.cur_step == 0 and saved:
             # the untrained network as a checkpoint: fine-tuning it (-p) is the control for a pre-trained one
@@ -362,7 +369,7 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
         path = kwargs.pop("saved_model_file", None) or self.saved_model_file or self.last_file
         self._save(path, epoch + 1, 0, None, verbose=verbose)
 
-    def resume_checkpoint(self, resume_file) -> None:
+    def resume_checkpoint(self, resume_file: str | os.PathLike) -> None:
         """Continue from a checkpoint of this trainer; anything else is a one-line ``CheckpointError``."""
         path = str(resume_file)
         checkpoint = load_checkpoint(path, map_location="cpu")

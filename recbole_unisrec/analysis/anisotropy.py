@@ -18,10 +18,13 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from recbole_unisrec.text.encoder import EncoderSpec
 
 DEFAULT_DATASETS = ["Beauty", "Toys", "Games", "Yelp", "MicroLens", "Steam", "Scientific", "Office"]
 """The shipped pre-training domains (``quick_start.DEFAULT_PRETRAIN_DOMAINS``) and the downstream sets."""
@@ -110,7 +113,7 @@ def sample_rows(n_items: int, n: int, seed: int, name: str) -> np.ndarray:
     return np.sort(rng.choice(n_items, size=n, replace=False))
 
 
-def sample_domain(data_root: str | os.PathLike, name: str, spec, n: int = 1000, seed: int = 2020,
+def sample_domain(data_root: str | os.PathLike, name: str, spec: EncoderSpec, n: int = 1000, seed: int = 2020,
                   encode: bool = True) -> DomainSample:
     """Text vectors of up to ``n`` sampled items of data set ``name`` under ``data_root``.
 
@@ -140,7 +143,7 @@ def sample_domain(data_root: str | os.PathLike, name: str, spec, n: int = 1000, 
 # The adaptor of a checkpoint
 # --------------------------------------------------------------------------------------------
 
-def load_adaptor(path: str | os.PathLike, check_text_encoder: bool = True):
+def load_adaptor(path: str | os.PathLike, check_text_encoder: bool = True) -> tuple[torch.nn.Module, EncoderSpec, dict[str, Any]]:
     """``(adaptor, encoder spec, checkpoint)``: a UniSRec checkpoint's MoE adaptor in eval mode and
     the text encoder its vectors come from (checked to be the one available here)."""
     from recbole_unisrec.checkpoint import CheckpointError, checkpoint_config, load_checkpoint

@@ -24,10 +24,13 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from recbole.data.dataset import SequentialDataset
 
 from recbole_unisrec.evaluation import (  # noqa: F401  (load_for_evaluation, rank_targets: this module's API too)
     Evaluation, TargetRanks, load_for_evaluation, ndcg_at, rank_targets, recall_at,
@@ -90,7 +93,7 @@ def popularity_groups(counts: Sequence[int] | np.ndarray | Mapping[int, int], ta
     return {label: np.flatnonzero(which == g) for g, label in enumerate(group_labels(bins))}
 
 
-def training_counts(train_dataset) -> np.ndarray:
+def training_counts(train_dataset: SequentialDataset) -> np.ndarray:
     """Training interactions per internal item id (``[item_num]``, index 0 the padding item).
 
     Every training row's target, plus the first history item of each user's shortest row.

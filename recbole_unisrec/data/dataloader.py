@@ -15,11 +15,15 @@ examples as a stock batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
 from recbole.data.interaction import Interaction
+
+if TYPE_CHECKING:
+    from recbole.config import Config
 
 TARGETS_FIELD = "target_item_list"
 """``[B, L]`` next item of every position, 0 where the position is not trained on."""
@@ -119,7 +123,7 @@ PACKED_TRAINING_MODELS = frozenset({"UniSRec", "SASRec", "FDSAText"})
 """Models with a causal encoder that read a ``target_item_list`` batch (a loss at every position)."""
 
 
-def check_packed_training(config) -> None:
+def check_packed_training(config: Config) -> None:
     """Raise a one-line error where ``config`` cannot train on packed rows (another model, or a
     loss that needs sampled negatives, which packed rows do not carry)."""
     if config["model"] not in PACKED_TRAINING_MODELS:
@@ -193,7 +197,7 @@ a row trimmed to the longest history of its batch scores exactly as the row padd
 BERT4Rec's appended mask token, ...) are not in it."""
 
 
-def check_length_bucketing(config) -> None:
+def check_length_bucketing(config: Config) -> None:
     """Raise a one-line error where ``length_bucketing`` cannot be exact for ``config['model']``."""
     model = config["model"]
     if model not in LENGTH_BUCKETING_MODELS:
@@ -230,13 +234,13 @@ class LengthBucketTrainDataLoader(LengthBucketedBatches, TrainDataLoader):
 
     _cut = LengthBucketedBatches._cut_every_step
 
-    def collate_fn(self, index) -> Interaction:
+    def collate_fn(self, index: np.ndarray) -> Interaction:
         index = np.asarray(index)
         interaction = super().collate_fn(index)
         return trim_list_fields(self.config, interaction, int(self.lengths[index].max()))
 
 
-def trim_list_fields(config, interaction: Interaction, longest: int) -> Interaction:
+def trim_list_fields(config: Config, interaction: Interaction, longest: int) -> Interaction:
     """Cut ``item_id_list`` and every other ``*_list`` field as wide as it to ``longest`` columns."""
     list_suffix = config["LIST_SUFFIX"]
     width = interaction[config["ITEM_ID_FIELD"] + list_suffix].size(1)
@@ -260,7 +264,7 @@ class LengthBucketEvalDataLoader(FullSortEvalDataLoader):
         self.order = np.argsort(self.lengths, kind="stable")
         super().__init__(config, dataset, sampler, shuffle=False)
 
-    def collate_fn(self, index):
+    def collate_fn(self, index: np.ndarray) -> Interaction:
         rows = self.order[np.asarray(index)]
         interaction, history, positive_u, positive_i = super().collate_fn(rows)
         return trim_list_fields(self.config, interaction, int(self.lengths[rows].max())), history, positive_u, positive_i

@@ -13,6 +13,7 @@ from __future__ import annotations
 from functools import cached_property
 from logging import getLogger
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -23,6 +24,9 @@ from recbole_unisrec.data.layout import ensure_unpacked, read_item_tokens
 from recbole_unisrec.fileio import DataFormatError
 from recbole_unisrec.text.cache import text_vectors
 from recbole_unisrec.text.encoder import EncoderSpec
+
+if TYPE_CHECKING:
+    from recbole.config import Config
 
 
 class AtomicSequentialDataset(SequentialDataset):
@@ -44,7 +48,7 @@ class AtomicSequentialDataset(SequentialDataset):
         feat[len_field] = feat[len_field].clip(upper=max_length)
         self.field2seqlen[seq_field] = max_length
 
-    def build(self):
+    def build(self) -> list[SequentialDataset]:
         """RecBole's split by the files; with ``train_user_fraction`` < 1 the training split keeps
         only the rows of a sample of its users (:func:`sampled_users`), while validation and test
         keep every user: a domain with less training data, evaluated on the same users."""
@@ -75,7 +79,7 @@ def sampled_users(user_tokens: list[str], fraction: float, seed: int) -> list[st
     return [user_tokens[i] for i in sorted(chosen)]
 
 
-def encoder_spec_from_config(config) -> EncoderSpec:
+def encoder_spec_from_config(config: Config) -> EncoderSpec:
     """The text encoder a run uses, from the ``text_*`` keys of ``props/UniSRec.yaml``; it encodes
     (once, then cached) on the run's device, so a GPU run does not encode on the CPU."""
     defaults = EncoderSpec()
@@ -126,7 +130,7 @@ class UniSRecDataset(AtomicSequentialDataset):
         weight[1:] = torch.from_numpy(np.ascontiguousarray(table[[row_of[t] for t in internal_tokens]]))
         return torch.nn.Embedding.from_pretrained(weight, freeze=True, padding_idx=0)
 
-    def build(self):
+    def build(self) -> list[SequentialDataset]:
         """RecBole's split; validation and test rows are sorted by history length, so that each
         evaluation batch is padded only to its own longest history (metrics do not depend on order)."""
         built = super().build()

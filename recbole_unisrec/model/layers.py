@@ -8,9 +8,14 @@ every real position the causal mask already hides all padding.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+if TYPE_CHECKING:
+    from recbole.config import Config
 
 TRANSFORMER_SETTINGS = ("n_layers", "n_heads", "hidden_size", "inner_size", "hidden_dropout_prob",
                         "attn_dropout_prob", "hidden_act", "layer_norm_eps")
@@ -18,7 +23,7 @@ TRANSFORMER_SETTINGS = ("n_layers", "n_heads", "hidden_size", "inner_size", "hid
 :class:`CausalTransformer`; both take them as keyword arguments of these names)."""
 
 
-def transformer_settings(config) -> dict:
+def transformer_settings(config: Config | Mapping[str, Any]) -> dict[str, Any]:
     """``{key: config[key]}`` for :data:`TRANSFORMER_SETTINGS`."""
     return {key: config[key] for key in TRANSFORMER_SETTINGS}
 

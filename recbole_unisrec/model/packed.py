@@ -9,10 +9,15 @@ so the cross-entropy over all targeted positions equals the mean over RecBole's 
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
 
 from recbole_unisrec.data.dataloader import TARGETS_FIELD
+
+if TYPE_CHECKING:
+    from recbole.data.interaction import Interaction
 
 
 class AllPositionsMixin:
@@ -42,7 +47,7 @@ class AllPositionsMixin:
         finally:
             self._keep_all_positions = False
 
-    def calculate_loss(self, interaction) -> torch.Tensor:
+    def calculate_loss(self, interaction: Interaction) -> torch.Tensor:
         if TARGETS_FIELD not in interaction:
             return super().calculate_loss(interaction)
         targets = interaction[TARGETS_FIELD]

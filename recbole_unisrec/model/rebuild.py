@@ -32,7 +32,7 @@ class _PlainConfig(dict):
         return self.get(key)
 
 
-def build_model(state_dict: dict[str, torch.Tensor], config: dict[str, Any], device: str = "cpu"):
+def build_model(state_dict: dict[str, torch.Tensor], config: dict[str, Any], device: str = "cpu") -> UniSRec:
     """A :class:`~recbole_unisrec.model.UniSRec` in eval mode, from weights and a plain config."""
     try:
         plm_size = int(state_dict["moe_adaptor.experts.0.bias"].shape[0])

@@ -37,6 +37,7 @@ Pre-training reads one row per user (its whole training sequence, see
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from logging import getLogger
 from time import time
 
@@ -121,7 +122,7 @@ class FDSAText(AllPositionsMixin, FDSA):
         """``[B, L, hidden]``: the adapted text vector of every item of the sequence."""
         return self.text_adapter(self.text_vectors[item_seq])
 
-    def forward(self, item_seq, item_seq_len):
+    def forward(self, item_seq: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         position_embedding = self.position_embedding.weight[: item_seq.size(1)].unsqueeze(0)
         item_trm_input = self.dropout(self.LayerNorm(self.item_embedding(item_seq) + position_embedding))
         feature_trm_input = self.dropout(self.LayerNorm(self.feature_embedding(item_seq) + position_embedding))
@@ -282,7 +283,7 @@ class S3RecText(S3Rec):
 
     # --- RecBole interface ----------------------------------------------------------------------
 
-    def calculate_loss(self, interaction):
+    def calculate_loss(self, interaction: Interaction) -> torch.Tensor:
         item_seq = interaction[self.ITEM_SEQ]
         item_seq_len = interaction[self.ITEM_SEQ_LEN]
         if self.train_stage == "pretrain":
@@ -308,7 +309,8 @@ class S3RecTextTrainer(Trainer):
         stem = self.saved_model_file[:-4] if self.saved_model_file.endswith(".pth") else self.saved_model_file
         return f"{stem}-pretrain{epoch}.pth"
 
-    def fit(self, train_data, valid_data=None, verbose=True, saved=True, show_progress=False, callback_fn=None):
+    def fit(self, train_data: AbstractDataLoader, valid_data: AbstractDataLoader | None = None, verbose: bool = True,
+            saved: bool = True, show_progress: bool = False, callback_fn: Callable | None = None) -> tuple[float, dict | None]:
         if self.model.train_stage != "pretrain":
             return super().fit(train_data, valid_data, verbose, saved, show_progress, callback_fn)
         epochs = int(self.config["pretrain_epochs"])
@@ -363,7 +365,7 @@ class UserSequenceDataLoader(LengthBucketedBatches, AbstractDataLoader):
 
     _cut = LengthBucketedBatches._cut_every_step
 
-    def collate_fn(self, index) -> Interaction:
+    def collate_fn(self, index: np.ndarray) -> Interaction:
         longest = int(self.lengths[index].max())
         return Interaction({
             self.item_seq_field: torch.from_numpy(self.items[index, :longest]),

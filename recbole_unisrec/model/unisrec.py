@@ -1,6 +1,8 @@
 """UniSRec: universal sequence representations from item text (Hou et al., KDD 2022)."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from recbole.model.abstract_recommender import SequentialRecommender
@@ -9,6 +11,9 @@ from torch import nn
 
 from recbole_unisrec.data.dataloader import TARGETS_FIELD
 from recbole_unisrec.model.layers import CausalTransformer, MoEAdaptorLayer, transformer_settings
+
+if TYPE_CHECKING:
+    from recbole.data.interaction import Interaction
 
 TRAIN_STAGES = ("pretrain", "inductive_ft", "transductive_ft")
 ITEM_CANDIDATES = ("batch", "domain")
@@ -96,7 +101,7 @@ class UniSRec(SequentialRecommender):
         """One vector per sequence: the output at its last item."""
         return self.gather_indexes(self.encode_positions(item_emb), item_seq_len - 1)
 
-    def sequence_output(self, interaction, table: torch.Tensor) -> torch.Tensor:
+    def sequence_output(self, interaction: Interaction, table: torch.Tensor) -> torch.Tensor:
         item_seq, item_seq_len = trim_padding(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])
         return self.forward(table[item_seq], item_seq_len)
 
@@ -112,14 +117,14 @@ class UniSRec(SequentialRecommender):
         logits = F.normalize(outputs, dim=-1) @ F.normalize(table, dim=-1).T / self.temperature
         return logits.index_fill(-1, torch.zeros(1, dtype=torch.long, device=logits.device), float("-inf"))
 
-    def calculate_loss(self, interaction) -> torch.Tensor:
+    def calculate_loss(self, interaction: Interaction) -> torch.Tensor:
         if self.train_stage == "pretrain":
             return self.pretrain_loss(interaction)
         if TARGETS_FIELD in interaction:
             return self.packed_loss(interaction)
         return F.cross_entropy(self._logits(interaction), interaction[self.POS_ITEM_ID])
 
-    def packed_loss(self, interaction) -> torch.Tensor:
+    def packed_loss(self, interaction: Interaction) -> torch.Tensor:
         """Cross-entropy at every position that has a target (rows from ``PackedTrainDataLoader``);
         the mean over targets equals the mean over the equivalent prefix rows."""
         table = self.item_table()
@@ -128,21 +133,21 @@ class UniSRec(SequentialRecommender):
         has_target = targets > 0
         return F.cross_entropy(self.item_scores(hidden[has_target], table), targets[has_target])
 
-    def full_sort_predict(self, interaction) -> torch.Tensor:
+    def full_sort_predict(self, interaction: Interaction) -> torch.Tensor:
         return self._logits(interaction)
 
-    def predict(self, interaction) -> torch.Tensor:
+    def predict(self, interaction: Interaction) -> torch.Tensor:
         table = self.item_table()
         seq_output = F.normalize(self.sequence_output(interaction, table), dim=-1)
         items = F.normalize(table[interaction[self.ITEM_ID]], dim=-1)
         return (seq_output * items).sum(dim=-1) / self.temperature
 
-    def pretrain_loss(self, interaction) -> torch.Tensor:
+    def pretrain_loss(self, interaction: Interaction) -> torch.Tensor:
         """Multi-domain pre-training loss: seq-item + ``lambda`` x seq-seq (see :meth:`pretrain_terms`)."""
         seq_item, seq_seq = self.pretrain_terms(interaction)
         return seq_item + self.lam * seq_seq
 
-    def pretrain_terms(self, interaction) -> tuple[torch.Tensor, torch.Tensor]:
+    def pretrain_terms(self, interaction: Interaction) -> tuple[torch.Tensor, torch.Tensor]:
         """The two contrastive terms on a batch of ``PretrainDataLoader`` (mean over targets).
 
         Every position with a target is one sequence (its prefix). Seq-item: its output against the

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recbole_unisrec.checkpoint import CheckpointError, checkpoint_config, load_checkpoint
 from recbole_unisrec.fileio import save_checkpoint
@@ -20,6 +20,9 @@ from recbole_unisrec.model.rebuild import build_model
 from recbole_unisrec.serving.catalog import PAD_TOKEN, item_tokens_from_files, token_to_raw
 from recbole_unisrec.serving.errors import EncoderMismatchError
 from recbole_unisrec.text.encoder import EncoderSpec, ModelLoadError
+
+if TYPE_CHECKING:
+    from recbole.data.dataset import SequentialDataset
 
 SERVING_INFO_VERSION = 1
 
@@ -31,7 +34,7 @@ REQUIRED_SETTINGS = ("hidden_size", "n_layers", "n_heads", "inner_size", "MAX_IT
 # What a checkpoint must carry for serving
 # --------------------------------------------------------------------------------------------
 
-def serving_info(dataset) -> dict[str, Any]:
+def serving_info(dataset: SequentialDataset) -> dict[str, Any]:
     """What serving needs to know about a trained model's data set, as plain values.
 
     ``item_tokens``: the ``.inter`` token of every RecBole internal item id (index 0 is padding);
@@ -59,7 +62,7 @@ def serving_info(dataset) -> dict[str, Any]:
     return info
 
 
-def add_serving_info(checkpoint_path: str | os.PathLike, dataset, missing_ok: bool = False) -> None:
+def add_serving_info(checkpoint_path: str | os.PathLike, dataset: SequentialDataset, missing_ok: bool = False) -> None:
     """Add :func:`serving_info` of ``dataset`` to a saved checkpoint (rewritten atomically).
 
     Called once after training (``quick_start.run``), so the checkpoint maps its learned ID

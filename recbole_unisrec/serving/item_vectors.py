@@ -10,11 +10,16 @@ invisible until committed.
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from recbole_unisrec.serving.errors import EncoderMismatchError
 from recbole_unisrec.text.encoder import EncoderSpec, ModelLoadError
+
+if TYPE_CHECKING:
+    from recbole_unisrec.model.unisrec import UniSRec
 
 #: Rows per adaptor pass when item vectors are computed (bounds the temporary memory).
 ADAPT_CHUNK = 4096
@@ -36,7 +41,7 @@ def encode_distinct(texts: list[str], spec: EncoderSpec) -> np.ndarray:
 
 
 @torch.inference_mode()
-def new_item_vectors(model, texts: list[str], learned_rows: list[int], vectors: np.ndarray | None, *,
+def new_item_vectors(model: UniSRec, texts: list[str], learned_rows: list[int], vectors: np.ndarray | None, *,
                      spec: EncoderSpec, text_row: dict[str, int], unit_t: torch.Tensor, norm: torch.Tensor,
                      use_learned: bool, hidden_size: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Unit vectors ``[m, hidden]`` and norms ``[m]`` of new items, as the model builds them:

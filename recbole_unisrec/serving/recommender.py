@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from recbole_unisrec.serving.item_vectors import new_item_vectors, with_room, wi
 from recbole_unisrec.serving.results import Recommendation, RecommendationList
 from recbole_unisrec.serving.scoring import top_items, torch_threads
 from recbole_unisrec.text.encoder import EncoderSpec
+
+CatalogSource = Union[Iterable[tuple[str, str]], Mapping[str, str], str, os.PathLike]
+"""A catalog: (item id, text) pairs, a mapping id -> text, a catalog TSV path, or a data set name."""
 
 
 class Recommender:
@@ -67,7 +70,7 @@ class Recommender:
     # ---- construction ---------------------------------------------------------------------
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, catalog=None, *, dataset: str | None = None,
+    def from_checkpoint(cls, path: str | os.PathLike, catalog: CatalogSource | None = None, *, dataset: str | None = None,
                         data_root: str | os.PathLike | None = None, text_encoder: str | None = None,
                         use_id_vectors: bool = True, device: str = "cpu", check_text_encoder: bool = True,
                         threads: int | None = 1) -> "Recommender":
@@ -137,7 +140,7 @@ class Recommender:
         """Items the catalog's tensors hold room for before they grow."""
         return int(self._unit_t.shape[1])
 
-    def load_catalog(self, source, data_root: str | os.PathLike | None = None, as_dataset: bool = False) -> int:
+    def load_catalog(self, source: CatalogSource, data_root: str | os.PathLike | None = None, as_dataset: bool = False) -> int:
         """Add a whole catalog: pairs, a mapping, a catalog TSV, or a data set name. Returns rows added."""
         if isinstance(source, (str, os.PathLike)):
             rows, vectors = named_catalog(source, self.text_spec, data_root, as_dataset)

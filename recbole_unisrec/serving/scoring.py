@@ -4,10 +4,14 @@ product against the catalog's item vectors, and the top items in a batch-indepen
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from recbole_unisrec.model.unisrec import UniSRec
 
 #: Items scoring within this much (logit units) of the k-th best are rescored exactly; far above
 #: float32's error on a cosine / temperature (about 1e-5).
@@ -15,7 +19,7 @@ RESCORE_MARGIN = 1e-3
 
 
 @contextlib.contextmanager
-def torch_threads(threads: int | None):
+def torch_threads(threads: int | None) -> Iterator[None]:
     """Run with ``threads`` torch threads (``None``: as set), then restore the setting."""
     before = torch.get_num_threads()
     if threads is None or threads == before:
@@ -29,7 +33,7 @@ def torch_threads(threads: int | None):
 
 
 @torch.inference_mode()
-def top_items(model, unit_t: torch.Tensor, norm: torch.Tensor, batch_rows: list[list[int]], k: int,
+def top_items(model: UniSRec, unit_t: torch.Tensor, norm: torch.Tensor, batch_rows: list[list[int]], k: int,
               exclude_history: bool, max_history: int, temperature: float,
               device: torch.device) -> list[tuple[np.ndarray, np.ndarray]]:
     """The ``k`` best catalog rows after each history (catalog rows, oldest first), best first:

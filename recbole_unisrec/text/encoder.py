@@ -25,11 +25,14 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from recbole_unisrec.text.word_drop import word_drop  # noqa: F401  (re-export)
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 logger = logging.getLogger(__name__)
 
@@ -223,7 +226,7 @@ def _cannot_load(resolved: ResolvedModel, error: BaseException) -> ModelLoadErro
 
 
 @functools.lru_cache(maxsize=4)
-def load_model(model: str = DEFAULT_MODEL, device: str = "cpu"):
+def load_model(model: str = DEFAULT_MODEL, device: str = "cpu") -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """``(tokenizer, model)`` in eval mode on ``device``; loaded once per process and argument pair."""
     if is_imported(model):
         raise _no_model(model)

@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Hashable, Iterable, Iterator, Sequence
 
 from recbole_unisrec.fileio import DataFormatError, atomic_directory, read_lines
 
@@ -180,7 +180,7 @@ def parse_float(value: str, path: str | os.PathLike, line: int, what: str = "tim
     return number
 
 
-def put_unique(mapping: dict, key, value, path: str | os.PathLike, line: int, what: str = "id") -> None:
+def put_unique(mapping: dict[Any, Any], key: Hashable, value: Any, path: str | os.PathLike, line: int, what: str = "id") -> None:
     """``mapping[key] = value``, or :class:`DataFormatError` if ``key`` is there already."""
     if key in mapping:
         raise DataFormatError(path, f"duplicate {what} {key!r}", line)

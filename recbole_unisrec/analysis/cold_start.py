@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import numpy as np
 import torch
 
-if TYPE_CHECKING:
-    from recbole.data.dataset import SequentialDataset
-
 from recbole_unisrec.evaluation import (  # noqa: F401  (load_for_evaluation, rank_targets: this module's API too)
     Evaluation, TargetRanks, load_for_evaluation, ndcg_at, rank_targets, recall_at,
 )
+
+if TYPE_CHECKING:
+    from recbole.data.dataset import SequentialDataset
 
 DEFAULT_BINS = (0, 1, 5, 10)
 """Lower bounds of the popularity groups: 0, 1-4, 5-9, 10+."""

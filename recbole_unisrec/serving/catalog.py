@@ -24,6 +24,12 @@ from recbole_unisrec.text.encoder import EncoderSpec, ModelLoadError
 
 PAD_TOKEN = "[PAD]"
 
+ItemRows = Iterable[tuple[str, str]] | Mapping[str, str]
+"""Items given in Python: (item id, text) pairs or a mapping of id to text."""
+
+CatalogSource = ItemRows | str | os.PathLike
+"""A whole catalog: item rows, a catalog TSV path, or a data set name."""
+
 _HEADER_NAMES = ("item_id", "text")
 
 
@@ -66,7 +72,7 @@ def _row_problem(item_id: str, text: str) -> str | None:
     return None
 
 
-def as_rows(items: Iterable[tuple[str, str]] | Mapping[str, str]) -> list[tuple[str, str]]:
+def as_rows(items: ItemRows) -> list[tuple[str, str]]:
     """Normalise (id, text) pairs or a mapping; each problem is a one-line :class:`ServingError`."""
     if isinstance(items, (str, bytes)):
         raise ServingError("items must be (item id, text) pairs or a mapping of id to text, not a string")
@@ -87,7 +93,7 @@ def as_rows(items: Iterable[tuple[str, str]] | Mapping[str, str]) -> list[tuple[
     return rows
 
 
-def new_item_rows(items: Iterable[tuple[str, str]] | Mapping[str, str]) -> list[tuple[str, str]]:
+def new_item_rows(items: ItemRows) -> list[tuple[str, str]]:
     """:func:`as_rows` of items to add: at least one, and no id twice."""
     rows = as_rows(items)
     if not rows:

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterable, Mapping, Sequence, Union
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 
-from recbole_unisrec.serving.catalog import named_catalog, new_item_rows
+from recbole_unisrec.serving.catalog import CatalogSource, ItemRows, named_catalog, new_item_rows
 from recbole_unisrec.serving.checkpoint_io import load_for_serving
 from recbole_unisrec.serving.errors import ServingError
 from recbole_unisrec.serving.item_vectors import new_item_vectors, with_room, without_rows
 from recbole_unisrec.serving.results import Recommendation, RecommendationList
 from recbole_unisrec.serving.scoring import top_items, torch_threads
 from recbole_unisrec.text.encoder import EncoderSpec
-
-CatalogSource = Union[Iterable[tuple[str, str]], Mapping[str, str], str, os.PathLike]
-"""A catalog: (item id, text) pairs, a mapping id -> text, a catalog TSV path, or a data set name."""
 
 
 class Recommender:
@@ -147,7 +144,7 @@ class Recommender:
             return self.add_items(rows, vectors=vectors)
         return self.add_items(source)
 
-    def add_items(self, items: Iterable[tuple[str, str]] | Mapping[str, str], vectors: np.ndarray | None = None) -> int:
+    def add_items(self, items: ItemRows, vectors: np.ndarray | None = None) -> int:
         """Add items (id, text); usable in the next call. Returns the number added.
 
         ``vectors``: their text vectors ``[n, d]``, already encoded with the checkpoint's encoder

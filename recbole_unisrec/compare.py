@@ -11,7 +11,8 @@ A model is named ``NAME[@CHECKPOINT][:STAGE]``:
 Tables (written whole after every finished run, so a long comparison keeps what it finished):
 ``<out>.md`` (Markdown, mean ± sample standard deviation over seeds), ``<out>.csv`` (the same
 numbers, mean and std in separate columns) and ``<out>.runs.csv`` (one row per run, with the
-device it trained on). Training time is summarised per device: seeds of one row may come from
+device it trained on); ``<out>.curves.csv`` holds each run's training loss and validation score
+per epoch. Training time is summarised per device: seeds of one row may come from
 different machines (added with ``--resume``), and a CPU's seconds and a GPU's do not average.
 """
 from __future__ import annotations
@@ -42,6 +43,9 @@ RUN_COLUMNS = ("model", "seed", *METRICS, "train_seconds", "trainable_parameters
 ``dataset`` and ``settings`` (:func:`comparison_settings`): what the run was trained on and with.
 Runs files written before those columns read them as ``""`` (unknown) or None, and before the
 ``device`` column (all from the CPU machine of docs/results.md) read as device ``""``."""
+CURVE_COLUMNS = ("model", "seed", "epoch", "train_loss", "valid_score")
+"""One row per trained epoch of a run (1-based, as ``best_epoch``); ``valid_score`` (the run's
+``valid_metric``) is empty for an epoch without validation."""
 _OLDER_RUN_COLUMNS = (RUN_COLUMNS[:-2], RUN_COLUMNS[:-4], RUN_COLUMNS[:-5])
 
 STAGES = {"UniSRec": ("inductive_ft", "transductive_ft"), "S3RecText": ("finetune",)}
@@ -359,6 +363,35 @@ def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], cap
     return paths
 
 
+def curves_path(out: str | Path) -> Path:
+    out = Path(out)
+    return out.with_name(out.name + ".curves.csv")
+
+
+def read_curves(path: str | Path) -> list[list[str]]:
+    """The rows of a ``<out>.curves.csv`` (none where there is no file); another file is a one-line error."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        reader = csv.reader(handle)
+        if tuple(next(reader, ())) != CURVE_COLUMNS:
+            raise ValueError(f"{path}: not a run_compare curves file (expected columns {', '.join(CURVE_COLUMNS)})")
+        return list(reader)
+
+
+def add_curve(out: str | Path, label: str, seed: int, curve: list[dict[str, Any]]) -> Path:
+    """Adds one run's learning curve to ``<out>.curves.csv`` (rewritten whole), replacing an
+    earlier curve of the same model label and seed (a run repeated without ``--resume``)."""
+    path = curves_path(out)
+    kept = [row for row in read_curves(path) if row[:2] != [label, str(seed)]]
+    records = [*kept, *([label, seed, point["epoch"], _num(point["train_loss"]), _num(point["valid_score"])]
+                        for point in curve)]
+    with atomic_write(path) as handle:
+        handle.write(_csv_text(CURVE_COLUMNS, records))
+    return path
+
+
 def compare(
     specs: list[str],
     dataset: str,
@@ -402,6 +435,7 @@ def compare(
 
     runs_file = Path(out).with_name(Path(out).name + ".runs.csv")
     finished = read_runs(runs_file) if resume and runs_file.is_file() else []
+    read_curves(curves_path(out))  # a foreign file there: one line now, not after the first run
     kept = {(label, result["seed"]): result for label, result in finished}
     settings = comparison_settings(epochs, freeze, config_file_list, overrides)
     for key in [(label, seed) for seed in seeds for label in labels if (label, seed) in kept]:
@@ -430,4 +464,6 @@ def compare(
                             resume=resume)
             results.append((spec.label, {**result, "dataset": dataset, "settings": settings}))
             paths = write()
+            if result.get("curve"):
+                add_curve(out, spec.label, seed, result["curve"])
     return paths

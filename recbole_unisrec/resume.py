@@ -4,7 +4,7 @@ RecBole's ``Trainer.fit`` keeps only the best epoch's weights on disk, so a fine
 baseline run stopped at epoch 40 starts again from epoch 0. :class:`ResumeWriter` is the
 ``callback_fn`` that ``fit`` calls after each validation: it writes ``<checkpoint>-resume.pth``
 whole (a temporary name, then renamed) with what the following epochs depend on: weights,
-optimizer, early-stopping counters, the loss history, every random generator (torch, CUDA,
+optimizer, early-stopping counters, the loss and validation history, every random generator (torch, CUDA,
 numpy, python and the train loader's own shuffling), the training seconds so far and the run's
 settings. :func:`restore` puts it back into a new trainer, so a resumed run trains the same
 epochs to the same weights as one never stopped (tested); ``runner.run`` deletes the file once
@@ -106,12 +106,13 @@ class ResumeWriter:
     """``fit``'s ``callback_fn``: writes the resume state after every validation.
 
     ``run_args`` (the arguments of ``runner.run``) let ``run_finetune.py --resume`` start the same
-    run again; ``seconds_before`` is the training time of the runs this one continues."""
+    run again; ``seconds_before`` is the training time of the runs this one continues;
+    ``valid_curve`` is the run's ``[epoch, score]`` list, which its caller fills before each write."""
 
     def __init__(self, trainer: Any, train_data: Any, path: str, settings: dict[str, Any], run_args: dict[str, Any],
-                 seconds_before: float = 0.0):
+                 valid_curve: list[list[float]], seconds_before: float = 0.0):
         self.trainer, self.train_data, self.path = trainer, train_data, path
-        self.settings, self.run_args = settings, run_args
+        self.settings, self.run_args, self.valid_curve = settings, run_args, valid_curve
         self.seconds_before = seconds_before
         self.started = time.perf_counter()
 
@@ -131,6 +132,7 @@ class ResumeWriter:
             "best_valid_score": float(trainer.best_valid_score),
             "best_valid_result": {key: float(value) for key, value in (trainer.best_valid_result or {}).items()},
             "train_loss": [[int(epoch), float(loss)] for epoch, loss in trainer.train_loss_dict.items()],
+            "valid_curve": [list(point) for point in self.valid_curve],
             "best_file": trainer.saved_model_file,
             "train_seconds": self.seconds(),
             "state_dict": {name: value.detach().cpu() for name, value in trainer.model.state_dict().items()},

@@ -11,7 +11,7 @@ import shlex
 import time
 from logging import getLogger
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import torch
 from recbole.utils import dict2str, get_local_time, init_logger, init_seed, set_color
@@ -88,12 +88,14 @@ def run(
     run_args = {"model": model, "dataset": dataset, "config_file_list": list(config_file_list or []),
                 "config_dict": dict(config_dict or {}), "overrides": list(overrides or []), "pretrained": pretrained,
                 "freeze": freeze, "checkpoint_name": os.path.basename(trainer.saved_model_file)}
-    writer, finished = _resumable(trainer, train_data, config, run_args, resume) if saved else (None, False)
+    valid_curve: list[list[float]] = []
+    writer, finished = _resumable(trainer, train_data, config, run_args, resume, valid_curve) if saved else (None, False)
     started = time.perf_counter()
     if finished:  # resumed after the last validation: only what fit collects for the metrics (item counts)
         trainer.eval_collector.data_collect(train_data)
     else:
-        trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"], callback_fn=writer)
+        trainer.fit(train_data, valid_data, saved=saved, show_progress=config["show_progress"],
+                    callback_fn=_recording(valid_curve, writer))
     best_valid_score, best_valid_result = trainer.best_valid_score, trainer.best_valid_result
     train_seconds = writer.seconds() if writer else time.perf_counter() - started
     epochs, best_epoch = epochs_trained(trainer, int(config["eval_step"]))
@@ -125,12 +127,31 @@ def run(
         "device": device_name(config["device"]),
         "epochs": epochs,
         "best_epoch": best_epoch,
+        "curve": learning_curve(trainer, valid_curve),
     }
 
 
-def _resumable(trainer, train_data, config, run_args: dict[str, Any], resume: bool):
+def _recording(valid_curve: list[list[float]], writer: Callable[[int, float], None] | None) -> Callable[[int, float], None]:
+    """``fit``'s ``callback_fn``: appends each validation's ``[epoch, score]``, then writes the resume state."""
+    def callback(epoch_idx: int, valid_score: float) -> None:
+        valid_curve.append([int(epoch_idx), float(valid_score)])
+        if writer:
+            writer(epoch_idx, valid_score)
+    return callback
+
+
+def learning_curve(trainer: Trainer, valid_curve: list[list[float]]) -> list[dict[str, float | int | None]]:
+    """One ``{"epoch", "train_loss", "valid_score"}`` per trained epoch (1-based, as ``best_epoch``;
+    ``valid_score`` None where the epoch was not validated): what RecBole only logs."""
+    scores = {int(epoch): score for epoch, score in valid_curve}
+    return [{"epoch": epoch + 1, "train_loss": float(loss), "valid_score": scores.get(epoch)}
+            for epoch, loss in sorted(trainer.train_loss_dict.items())]
+
+
+def _resumable(trainer, train_data, config, run_args: dict[str, Any], resume: bool, valid_curve: list[list[float]]):
     """The :class:`~recbole_unisrec.resume.ResumeWriter` of a saved run, and whether the state it
-    continues had already finished training; restores that state into ``trainer`` with ``resume``."""
+    continues had already finished training; restores that state into ``trainer`` (and its
+    validations into ``valid_curve``) with ``resume``."""
     from recbole_unisrec.resume import ResumeWriter, check_same_run, load_resume_state, restore, resume_path, run_settings
 
     logger = getLogger()
@@ -141,13 +162,15 @@ def _resumable(trainer, train_data, config, run_args: dict[str, Any], resume: bo
             os.remove(path)
         logger.info(set_color("resume state", "yellow") + f": {path} (after every validation; "
                     f"`python run_finetune.py --resume {path}` continues the run if it stops)")
-        return ResumeWriter(trainer, train_data, path, settings, run_args), False
+        return ResumeWriter(trainer, train_data, path, settings, run_args, valid_curve), False
     state = load_resume_state(path)
     check_same_run(state, path, settings)
     restore(trainer, train_data, state, path)
+    valid_curve.extend(state.get("valid_curve", []))  # absent from states written before the curve was kept
     logger.info(set_color("resuming", "yellow") + f": {path}, after epoch {state['epoch']}"
                 + (" (training had finished: testing)" if state["finished"] else ""))
-    return ResumeWriter(trainer, train_data, path, settings, run_args, seconds_before=state["train_seconds"]), state["finished"]
+    return (ResumeWriter(trainer, train_data, path, settings, run_args, valid_curve, seconds_before=state["train_seconds"]),
+            state["finished"])
 
 
 def epochs_trained(trainer: Trainer, eval_step: int) -> tuple[int, int | None]:

@@ -52,7 +52,7 @@ def best_weights(result):
 
 
 def same_run(first, second) -> None:
-    for key in ("test_result", "best_valid_result", "best_valid_score", "epochs", "best_epoch"):
+    for key in ("test_result", "best_valid_result", "best_valid_score", "epochs", "best_epoch", "curve"):
         assert first[key] == second[key], key
     ours, theirs = best_weights(first), best_weights(second)
     assert ours.keys() == theirs.keys()
@@ -75,6 +75,7 @@ def test_stopped_run_resumes_to_the_uninterrupted_result(tiny, monkeypatch, mode
             run(model, "Tiny", config_dict=settings(tiny, **more), checkpoint_name="stopped.pth")
     state = load_checkpoint(tiny / "saved" / "stopped-resume.pth")
     assert state["epoch"] == 1 and not state["finished"] and [epoch for epoch, _ in state["train_loss"]] == [0, 1]
+    assert [epoch for epoch, _ in state["valid_curve"]] == [0, 1]
 
     resumed = run(model, "Tiny", config_dict=settings(tiny, **more), checkpoint_name="stopped.pth", resume=True)
     same_run(whole, resumed)

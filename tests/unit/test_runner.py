@@ -1,9 +1,9 @@
-"""runner.epochs_trained: what a finished RecBole fit trained and which epoch it tests."""
+"""runner.epochs_trained and learning_curve: what a finished RecBole fit trained, which epoch it tests, its curve."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
-from recbole_unisrec.runner import epochs_trained
+from recbole_unisrec.runner import epochs_trained, learning_curve
 
 
 def fitted(epochs: int, validations_since_best: int) -> SimpleNamespace:
@@ -27,3 +27,13 @@ def test_validation_every_few_epochs() -> None:
 def test_no_validation() -> None:
     assert epochs_trained(fitted(5, 0), eval_step=0) == (5, None)
     assert epochs_trained(fitted(0, 0), eval_step=1) == (0, None)
+
+
+def test_learning_curve_has_every_epoch_and_the_validated_scores() -> None:
+    trainer = SimpleNamespace(train_loss_dict={2: 0.5, 0: 0.9, 1: 0.7})
+    # eval_step 2: RecBole validated after epoch index 1 only; the curve counts epochs from 1
+    assert learning_curve(trainer, [[1, 0.25]]) == [
+        {"epoch": 1, "train_loss": 0.9, "valid_score": None},
+        {"epoch": 2, "train_loss": 0.7, "valid_score": 0.25},
+        {"epoch": 3, "train_loss": 0.5, "valid_score": None},
+    ]

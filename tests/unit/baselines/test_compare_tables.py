@@ -200,6 +200,28 @@ def test_resume_keeps_only_runs_of_the_same_data_set_and_settings(tmp_path) -> N
         merge_runs([tmp_path / "out.runs.csv", tmp_path / "other.runs.csv"], labels=["a", "b"])
 
 
+def test_each_run_adds_its_curve_and_a_repeated_run_replaces_its_own(tmp_path) -> None:
+    def runner(spec, dataset, seed, **kwargs):
+        curve = [{"epoch": epoch, "train_loss": 1.0 / epoch + seed, "valid_score": None if epoch == 2 else 0.1 * epoch}
+                 for epoch in range(1, 4 if spec.label == "SASRec" else 2)]
+        return {**fake_result(spec, seed), "curve": curve}
+
+    compare(["SASRec", "UniSRec:inductive_ft"], "Tiny", [1], tmp_path / "out", runner=runner)
+    rows = (tmp_path / "out.curves.csv").read_text().splitlines()
+    assert rows == ["model,seed,epoch,train_loss,valid_score", "SASRec,1,1,2,0.1", "SASRec,1,2,1.5,",
+                    "SASRec,1,3,1.333333333,0.3", "UniSRec:inductive_ft,1,1,2,0.1"]
+    compare(["SASRec"], "Tiny", [1, 2], tmp_path / "out", runner=runner)  # no --resume: SASRec seed 1 runs again
+    rows = (tmp_path / "out.curves.csv").read_text().splitlines()
+    assert [row.split(",")[:2] for row in rows[1:]] == [["UniSRec:inductive_ft", "1"], *[["SASRec", "1"]] * 3,
+                                                        *[["SASRec", "2"]] * 3]
+
+
+def test_a_foreign_curves_file_is_refused_before_any_run(tmp_path) -> None:
+    (tmp_path / "out.curves.csv").write_text("epoch,loss\n1,2\n")
+    with pytest.raises(ValueError, match="out.curves.csv: not a run_compare curves file"):
+        compare(["SASRec"], "Tiny", [1], tmp_path / "out", runner=lambda *a, **k: pytest.fail("ran"))
+
+
 def test_resume_rejects_a_foreign_runs_file(tmp_path) -> None:
     (tmp_path / "out.runs.csv").write_text("a,b\n1,2\n")
     with pytest.raises(ValueError, match="out.runs.csv: not a run_compare runs file"):

@@ -6,10 +6,10 @@ baseline run stopped at epoch 40 starts again from epoch 0. :class:`ResumeWriter
 whole (a temporary name, then renamed) with what the following epochs depend on: weights,
 optimizer, early-stopping counters, the loss and validation history, every random generator
 (torch, CUDA, numpy, python and the train loader's own shuffling), the training seconds so far
-and the run's settings. :func:`restore` puts it back into a new trainer, so a resumed run trains the same
-epochs to the same weights as one never stopped (tested); ``runner.run`` deletes the file once
-the run is tested. The file loads with ``torch.load(weights_only=True)``, like every checkpoint
-here.
+and the run's settings. :func:`restore` puts it back into a new trainer, so a resumed run trains
+the same epochs to the same weights as one never stopped (tested); ``runner.run`` deletes the
+file once the run is tested. The file loads with ``torch.load(weights_only=True)``, like every
+checkpoint here.
 """
 from __future__ import annotations
 

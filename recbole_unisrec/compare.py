@@ -28,7 +28,7 @@ from typing import Any, Callable
 
 from recbole_unisrec.config import parse_overrides
 from recbole_unisrec.data.dataloader import LENGTH_BUCKETING_MODELS, PACKED_TRAINING_MODELS
-from recbole_unisrec.fileio import atomic_write
+from recbole_unisrec.fileio import atomic_write, beside
 from recbole_unisrec.resume import NOT_COMPARED
 
 METRICS = ("recall@10", "ndcg@10", "recall@50", "ndcg@50")
@@ -347,12 +347,6 @@ def summary_rows(results: list[tuple[str, dict[str, Any]]]) -> list[dict[str, An
     return [summarise(label, [r for l, r in results if l == label]) for label in labels]
 
 
-def out_file(out: str | Path, suffix: str) -> Path:
-    """``<out><suffix>``: a comparison's files (``.md``, ``.csv``, ``.runs.csv``, ``.curves.csv``) beside each other."""
-    out = Path(out)
-    return out.with_name(out.name + suffix)
-
-
 def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], caption: str = "",
                  other_runs: list[tuple[str, dict[str, Any]]] = ()) -> list[Path]:
     """``<out>.md``, ``<out>.csv`` and ``<out>.runs.csv`` from ``(label, result)`` pairs, each written atomically.
@@ -360,7 +354,7 @@ def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], cap
     ``other_runs`` (finished runs this comparison does not summarise, or not yet) are kept in the
     runs file after ``results``: a runs file never loses a finished run."""
     rows = summary_rows(results)
-    paths = [out_file(out, suffix) for suffix in (".md", ".csv", ".runs.csv")]
+    paths = [beside(out, suffix) for suffix in (".md", ".csv", ".runs.csv")]
     texts = (markdown_table(rows, caption), summary_csv(rows), runs_csv([*results, *other_runs]))
     for path, text in zip(paths, texts):
         with atomic_write(path) as handle:
@@ -385,7 +379,7 @@ def read_curves(path: str | Path) -> list[list[str]]:
 def add_curve(out: str | Path, label: str, seed: int, curve: list[dict[str, Any]]) -> Path:
     """Adds one run's learning curve to ``<out>.curves.csv`` (rewritten whole), replacing an
     earlier curve of the same model label and seed (a run repeated without ``--resume``)."""
-    path = out_file(out, ".curves.csv")
+    path = beside(out, ".curves.csv")
     kept = [row for row in read_curves(path) if row[:2] != [label, str(seed)]]
     records = [*kept, *([label, seed, point["epoch"], _num(point["train_loss"]), _num(point["valid_score"])]
                         for point in curve)]
@@ -435,9 +429,9 @@ def compare(
         text += "; training time: wall seconds of training incl. validation."
         return text + (f"\n\n`{command}`" if command else "")
 
-    runs_file = out_file(out, ".runs.csv")
+    runs_file = beside(out, ".runs.csv")
     finished = read_runs(runs_file) if resume and runs_file.is_file() else []
-    read_curves(out_file(out, ".curves.csv"))  # a foreign file there: one line now, not after the first run
+    read_curves(beside(out, ".curves.csv"))  # a foreign file there: one line now, not after the first run
     kept = {(label, result["seed"]): result for label, result in finished}
     settings = comparison_settings(epochs, freeze, config_file_list, overrides)
     for key in [(label, seed) for seed in seeds for label in labels if (label, seed) in kept]:

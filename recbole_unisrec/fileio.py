@@ -35,6 +35,13 @@ class CheckpointError(ValueError):
     module that raises it (:mod:`recbole_unisrec.checkpoint` offers it under its usual name)."""
 
 
+def beside(path: str | os.PathLike, suffix: str) -> Path:
+    """``<path><suffix>`` in the same folder: a file's ``.gz`` twin, or the ``.md`` / ``.png`` /
+    ``.runs.csv`` companions of one output name (``Path.with_suffix`` would replace a dotted name's tail)."""
+    path = Path(path)
+    return path.with_name(path.name + suffix)
+
+
 @contextlib.contextmanager
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it to ``path``, else delete it."""

@@ -30,7 +30,7 @@ from recbole.trainer import HyperTuning
 
 from recbole_unisrec.config import RUNTIME_KEYS, Config, check_user_settings, known_settings, parse_overrides
 from recbole_unisrec.data.layout import require_dataset
-from recbole_unisrec.fileio import DataFormatError, atomic_write, read_lines
+from recbole_unisrec.fileio import DataFormatError, atomic_write, beside, read_lines
 
 SHAPE_SETTINGS = ("hidden_size", "inner_size", "n_layers", "n_heads", "n_exps", "adaptor_layers")
 """Settings a pre-trained checkpoint fixes (its weights have these shapes)."""
@@ -154,7 +154,7 @@ def markdown(trials: list[dict[str, Any]], names: list[str], header: str) -> str
 def result_paths(out: str | Path) -> list[Path]:
     """``<out>.md`` and ``<out>.json``."""
     out = Path(out)
-    return [out.with_name(out.name + ".md"), out.with_name(out.name + ".json")]
+    return [beside(out, ".md"), beside(out, ".json")]
 
 
 def write_results(out: str | Path, trials: list[dict[str, Any]], names: list[str], info: dict[str, Any]) -> list[Path]:

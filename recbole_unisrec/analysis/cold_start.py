@@ -242,10 +242,10 @@ def plot(results: Sequence[ColdStartResult], path: str | os.PathLike, title: str
 
 def write_report(out: str | os.PathLike, results: Sequence[ColdStartResult], caption: str = "", title: str = "") -> list[Path]:
     """``<out>.md`` and ``<out>.png``, each written whole or not at all."""
-    from recbole_unisrec.fileio import atomic_write
+    from recbole_unisrec.fileio import atomic_write, beside
 
     out = Path(out)
-    markdown = out.with_name(out.name + ".md")
+    markdown = beside(out, ".md")
     with atomic_write(markdown) as handle:
         handle.write(markdown_report(results, caption))
-    return [markdown, plot(results, out.with_name(out.name + ".png"), title)]
+    return [markdown, plot(results, beside(out, ".png"), title)]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from recbole_unisrec.fileio import DataFormatError, atomic_write
+from recbole_unisrec.fileio import DataFormatError, atomic_write, beside
 
 REQUIRED_COLUMNS = ("epoch", "step", "loss", "mean_ndcg@10")
 
@@ -104,7 +104,7 @@ def plot(logs: Sequence[TransferLog], path: str | os.PathLike, title: str = "") 
 def write_curve(out: str | os.PathLike, logs: Sequence[TransferLog], caption: str = "", title: str = "") -> list[Path]:
     """``<out>.md`` (caption and table) and ``<out>.png``, each written whole or not at all."""
     out = Path(out)
-    markdown = out.with_name(out.name + ".md")
+    markdown = beside(out, ".md")
     with atomic_write(markdown) as handle:
         handle.write((caption.strip() + "\n\n" if caption else "") + markdown_table(logs))
-    return [markdown, plot(logs, out.with_name(out.name + ".png"), title)]
+    return [markdown, plot(logs, beside(out, ".png"), title)]

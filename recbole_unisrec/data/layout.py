@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from recbole_unisrec.fileio import DataFormatError, atomic_write, read_lines
+from recbole_unisrec.fileio import DataFormatError, atomic_write, beside, read_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_DATA = REPO_ROOT / "dataset"
@@ -44,7 +44,7 @@ def require_dataset(dataset_path: str | os.PathLike, name: str) -> None:
     folder = Path(dataset_path)
     for split in SPLITS:
         plain = folder / f"{name}.{split}.inter"
-        if not plain.is_file() and not plain.with_name(plain.name + ".gz").is_file():
+        if not plain.is_file() and not beside(plain, ".gz").is_file():
             raise missing_dataset(folder.parent, name, f"{plain.name} (or .gz) in {folder}")
 
 
@@ -58,7 +58,7 @@ def ensure_unpacked(dataset_path: str | os.PathLike, name: str) -> None:
     folder = Path(dataset_path)
     for split in SPLITS:
         plain = folder / f"{name}.{split}.inter"
-        packed = plain.with_name(plain.name + ".gz")
+        packed = beside(plain, ".gz")
         if plain.is_file():
             check_inter_file(plain)
             continue
@@ -90,7 +90,7 @@ def check_inter_file(path: Path) -> None:
 def data_file(folder: str | os.PathLike, name: str, suffix: str) -> Path:
     """``<folder>/<name>.<suffix>``, or its ``.gz`` twin where only that exists."""
     plain = Path(folder) / f"{name}.{suffix}"
-    packed = plain.with_name(plain.name + ".gz")
+    packed = beside(plain, ".gz")
     return packed if not plain.is_file() and packed.is_file() else plain
 
 
@@ -127,7 +127,7 @@ def pack_for_shipping(dataset_path: str | os.PathLike, name: str) -> None:
     folder = Path(dataset_path)
     for split in SPLITS:
         plain = folder / f"{name}.{split}.inter"
-        with open(plain, "rb") as source, atomic_write(plain.with_name(plain.name + ".gz"), "wb") as target:
+        with open(plain, "rb") as source, atomic_write(beside(plain, ".gz"), "wb") as target:
             with gzip.GzipFile(fileobj=target, mode="wb", mtime=0) as packed:
                 shutil.copyfileobj(source, packed)
         plain.unlink()

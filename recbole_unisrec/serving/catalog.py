@@ -18,7 +18,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from recbole_unisrec.fileio import DataFormatError, read_lines
+from recbole_unisrec.fileio import DataFormatError, beside, read_lines
 from recbole_unisrec.serving.errors import EncoderMismatchError, ServingError
 from recbole_unisrec.text.encoder import EncoderSpec, ModelLoadError
 
@@ -166,7 +166,7 @@ def item_tokens_from_files(folder: str | os.PathLike, name: str) -> list[str]:
     lists: list[str] = []
     for split in ("train", "valid", "test"):
         plain = folder / f"{name}.{split}.inter"
-        path = plain if plain.is_file() else plain.with_name(plain.name + ".gz")
+        path = plain if plain.is_file() else beside(plain, ".gz")
         opener = gzip.open if path.suffix == ".gz" else open
         if not path.is_file():
             raise FileNotFoundError(f"{plain} not found")

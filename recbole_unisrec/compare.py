@@ -362,8 +362,6 @@ def write_tables(out: str | Path, results: list[tuple[str, dict[str, Any]]], cap
     return paths
 
 
-
-
 def read_curves(path: str | Path) -> list[list[str]]:
     """The rows of a ``<out>.curves.csv`` (none where there is no file); another file is a one-line error."""
     path = Path(path)

@@ -153,7 +153,6 @@ def markdown(trials: list[dict[str, Any]], names: list[str], header: str) -> str
 
 def result_paths(out: str | Path) -> list[Path]:
     """``<out>.md`` and ``<out>.json``."""
-    out = Path(out)
     return [beside(out, ".md"), beside(out, ".json")]
 
 

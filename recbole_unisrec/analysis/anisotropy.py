@@ -279,8 +279,6 @@ def plot(result: AnisotropyResult, path: str | os.PathLike) -> Path:
 def write_report(out: str | os.PathLike, result: AnisotropyResult, caption: str = "") -> list[Path]:
     """``<out>.md`` and ``<out>.png``, each written whole or not at all."""
     from recbole_unisrec.fileio import atomic_write, beside
-
-    out = Path(out)
     markdown = beside(out, ".md")
     with atomic_write(markdown) as handle:
         handle.write(markdown_report(result, caption))

@@ -243,8 +243,6 @@ def plot(results: Sequence[ColdStartResult], path: str | os.PathLike, title: str
 def write_report(out: str | os.PathLike, results: Sequence[ColdStartResult], caption: str = "", title: str = "") -> list[Path]:
     """``<out>.md`` and ``<out>.png``, each written whole or not at all."""
     from recbole_unisrec.fileio import atomic_write, beside
-
-    out = Path(out)
     markdown = beside(out, ".md")
     with atomic_write(markdown) as handle:
         handle.write(markdown_report(results, caption))

@@ -103,7 +103,6 @@ def plot(logs: Sequence[TransferLog], path: str | os.PathLike, title: str = "") 
 
 def write_curve(out: str | os.PathLike, logs: Sequence[TransferLog], caption: str = "", title: str = "") -> list[Path]:
     """``<out>.md`` (caption and table) and ``<out>.png``, each written whole or not at all."""
-    out = Path(out)
     markdown = beside(out, ".md")
     with atomic_write(markdown) as handle:
         handle.write((caption.strip() + "\n\n" if caption else "") + markdown_table(logs))

@@ -18,7 +18,8 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from recbole_unisrec.fileio import DataFormatError, beside, read_lines
+from recbole_unisrec.data.layout import SPLITS, data_file
+from recbole_unisrec.fileio import DataFormatError, read_lines
 from recbole_unisrec.serving.errors import EncoderMismatchError, ServingError
 from recbole_unisrec.text.encoder import EncoderSpec, ModelLoadError
 
@@ -161,15 +162,13 @@ def item_tokens_from_files(folder: str | os.PathLike, name: str) -> list[str]:
     concatenated, first the ``item_id`` column, then the ``item_id_list`` column, in order of first
     appearance, after ``[PAD]``. Used only for checkpoints saved without ``item_tokens``.
     """
-    folder = Path(folder)
     targets: list[str] = []
     lists: list[str] = []
-    for split in ("train", "valid", "test"):
-        plain = folder / f"{name}.{split}.inter"
-        path = plain if plain.is_file() else beside(plain, ".gz")
+    for split in SPLITS:
+        path = data_file(folder, name, f"{split}.inter")
         opener = gzip.open if path.suffix == ".gz" else open
         if not path.is_file():
-            raise FileNotFoundError(f"{plain} not found")
+            raise FileNotFoundError(f"{path} not found")
         with opener(path, "rt", encoding="utf-8") as handle:
             header = handle.readline().rstrip("\n").split("\t")
             names = [column.split(":", 1)[0] for column in header]

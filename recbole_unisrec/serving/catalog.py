@@ -11,7 +11,6 @@ tokens of the ``.inter`` files (:func:`item_tokens_from_files`).
 """
 from __future__ import annotations
 
-import gzip
 import os
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -166,20 +165,15 @@ def item_tokens_from_files(folder: str | os.PathLike, name: str) -> list[str]:
     lists: list[str] = []
     for split in SPLITS:
         path = data_file(folder, name, f"{split}.inter")
-        opener = gzip.open if path.suffix == ".gz" else open
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found")
-        with opener(path, "rt", encoding="utf-8") as handle:
-            header = handle.readline().rstrip("\n").split("\t")
-            names = [column.split(":", 1)[0] for column in header]
-            try:
-                target_col, list_col = names.index("item_id"), names.index("item_id_list")
-            except ValueError:
-                raise DataFormatError(path, "header has no item_id and item_id_list columns", 1) from None
-            for line in handle:
-                fields = line.rstrip("\n").split("\t")
-                if len(fields) != len(names):
-                    continue
+        target_col = list_col = width = 0
+        for number, line in read_lines(path):
+            fields = line.split("\t")
+            if number == 1:
+                names = [column.split(":", 1)[0] for column in fields]
+                if "item_id" not in names or "item_id_list" not in names:
+                    raise DataFormatError(path, "header has no item_id and item_id_list columns", 1)
+                target_col, list_col, width = names.index("item_id"), names.index("item_id_list"), len(names)
+            elif len(fields) == width:
                 targets.append(fields[target_col])
                 lists.extend(fields[list_col].split(" ") if fields[list_col] else [])
     seen = dict.fromkeys(targets + lists)

@@ -1,10 +1,13 @@
 """Recommending from a trained checkpoint: new items, removal, batching, history exclusion."""
 from __future__ import annotations
 
+import gzip
+
 import numpy as np
 import pytest
 import torch
 
+from recbole_unisrec.fileio import DataFormatError
 from recbole_unisrec.serving import PAD_TOKEN, Recommender, item_tokens_from_files
 from recbole_unisrec.text import encoder
 
@@ -55,6 +58,24 @@ def test_checkpoint_without_item_ids_rebuilds_recboles_order(transductive_ckpt, 
     annotated = Recommender.from_checkpoint(annotated_transductive_ckpt, catalog=tiny_catalog)
     assert plain._learned == annotated._learned
     torch.testing.assert_close(plain.item_vectors(plain.item_ids), annotated.item_vectors(annotated.item_ids))
+
+
+def test_item_order_reads_what_the_loader_reads_and_names_a_bad_line(tiny_root, tmp_path) -> None:
+    """CRLF line ends and ``.gz`` files rebuild the same order; bytes that are not UTF-8 name file and line."""
+    expected = item_tokens_from_files(tiny_root / NAME, NAME)
+    folder = tmp_path / NAME
+    folder.mkdir()
+    for split in ("train", "valid", "test"):
+        text = (tiny_root / NAME / f"{NAME}.{split}.inter").read_text(encoding="utf-8")
+        crlf = text.replace("\n", "\r\n").encode("utf-8")
+        if split == "valid":
+            (folder / f"{NAME}.{split}.inter.gz").write_bytes(gzip.compress(crlf))
+        else:
+            (folder / f"{NAME}.{split}.inter").write_bytes(crlf)
+    assert item_tokens_from_files(folder, NAME) == expected
+    (folder / f"{NAME}.test.inter").write_bytes(b"user_id:token\titem_id_list:token_seq\titem_id:token\nu1\tA-1\t\xff\n")
+    with pytest.raises(DataFormatError, match=rf"{NAME}\.test\.inter:2: not UTF-8 text"):
+        item_tokens_from_files(folder, NAME)
 
 
 def test_removed_items_are_never_recommended(inductive_ckpt, tiny_root, tiny_catalog, led_to_popular) -> None:

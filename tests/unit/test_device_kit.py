@@ -1,0 +1,51 @@
+"""bench/device_kit.py: what goes into the kit, and joining what comes back."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def kit():
+    spec = importlib.util.spec_from_file_location("device_kit", ROOT / "bench" / "device_kit.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_data_files_leave_out_caches_and_unpacked_copies(kit, tmp_path) -> None:
+    folder = tmp_path / "Shop"
+    folder.mkdir()
+    for name in ("Shop.text", "Shop.item2index", "Shop.train.inter", "Shop.train.inter.gz", "Shop.valid.inter",
+                 "Shop.all-MiniLM-L6-v2.mean.0123abcd.npy", "Shop.all-MiniLM-L6-v2.mean.0123abcd.json"):
+        (folder / name).write_text(name)
+    assert [p.name for p in kit._data_files(tmp_path, "Shop")] == [
+        "Shop.item2index", "Shop.text", "Shop.train.inter.gz", "Shop.valid.inter"]
+    (tmp_path / "Empty").mkdir()
+    with pytest.raises(SystemExit, match="no data set 'Empty'"):
+        kit._data_files(tmp_path, "Empty")
+
+
+def test_collect_joins_parts_in_numeric_order(kit, tmp_path) -> None:
+    blob = bytes(range(256)) * 50
+    returned = tmp_path / "files_at"
+    (returned / "out").mkdir(parents=True)
+    chunks = [blob[i:i + 1000] for i in range(0, len(blob), 1000)]
+    assert len(chunks) == 13
+    for index, chunk in enumerate(chunks):
+        (returned / "out" / f"UniSRec-BTGYMS-last.pth.part-{index}").write_bytes(chunk)
+    (returned / "out" / "pretrain.log").write_text("log\n")
+    kit.main(["collect", str(returned), str(tmp_path / "dest")])
+    assert (tmp_path / "dest" / "UniSRec-BTGYMS-last.pth").read_bytes() == blob
+    assert sorted(p.name for p in (tmp_path / "dest").iterdir()) == ["UniSRec-BTGYMS-last.pth", "pretrain.log"]
+
+
+def test_epoch_seconds_come_from_the_pretraining_log(kit) -> None:
+    log = ("29 Nov 17:46    INFO  epoch 0 pre-training [time: 1748.90s, 482 steps, 564 sequences/s, train loss: 6.2555]\n"
+           "29 Nov 17:46    INFO  zero-shot valid NDCG@10 after 1 epochs (step 482): Scientific 0.0470 [15.3s]\n"
+           "29 Nov 18:17    INFO  epoch 1 pre-training [time: 12.5s, 482 steps, 539 sequences/s, train loss: 5.9906]\n")
+    assert kit._epoch_seconds(log) == [1748.90, 12.5]

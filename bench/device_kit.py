@@ -17,15 +17,18 @@ A GPU session (``run`` is the device tool; pause background runs first, they rea
     run carry=[".device-kit/lm-1"] command="python3 bench/device_kit.py stash"
     run carry=[".device-kit/lm-2"] command="python3 bench/device_kit.py stash"    # within 30 s of the last
     run carry=[".device-kit/data"] timeout_s=590 \\
-        command="python3 bench/device_kit.py run --seconds 420 -- --train_batch_size=2048"
+        command="python3 bench/device_kit.py run --seconds 300 --finetune-seconds 150 -- --train_batch_size=2048"
     mv .device-hidden/dataset .device-hidden/checkpoints .
     python bench/device_kit.py collect FILES_AT saved/pt-gpu   # FILES_AT: the reply's files_at
 
 ``run`` pre-trains with ``run_pretrain.py --pretrain_epochs=300 --save_step=1`` (zero-shot transfer
-after every epoch, as on the CPU) until the budget ends, then returns the log (with seconds per
-epoch and what 300 epochs would take), the transfer CSV, the resume checkpoint in two parts
-(``collect`` joins them: ``run_pretrain.py --resume`` continues it anywhere) and slim checkpoints of
-the best-transfer model and of up to three epochs. ``--corpus`` and ``--transfer`` choose other
+after every epoch, as on the CPU) until ``--seconds`` pass, then fine-tunes up to six of the epoch
+checkpoints (first, last and between) on 10% of Scientific's users, three seeds each, all at once,
+for ``--finetune-seconds`` (the recipe that chose the shipped checkpoint: does fine-tuning get
+better or worse with the epochs?). It returns the log (seconds per epoch, what 300 epochs would
+take), the transfer CSV, the fine-tuning runs (``python -m recbole_unisrec table`` makes the
+table), the resume checkpoint in two parts (``collect`` joins them: ``run_pretrain.py --resume``
+continues it anywhere) and slim checkpoints of the best-transfer model, the first and the last epoch. ``--corpus`` and ``--transfer`` choose other
 data sets; a small corpus makes a check run of the whole path on a CPU (``pack --corpus S
 --transfer Office --python 3.11``, then ``stash``, ``stash`` and ``run --out DIR`` in a clone
 without ``dataset/``).
@@ -53,6 +56,9 @@ OTHER_WHEELS = ("recbole==1.2.1", "texttable==1.7.2", "colorlog==4.7.2", "pandas
 """What the device image lacks (its python3 holds torch, transformers, scipy, scikit-learn,
 tensorboard); pandas for its version: RecBole 1.2.1 breaks on pandas 3 (requirements.txt)."""
 CACHE_SUFFIXES = (".npy", ".json", ".tmp")
+FINETUNE_SETTINGS = ("--train_user_fraction=0.1", "--train_batch_size=205")
+"""The small-target recipe by which this project chose its shipped checkpoint (docs/results.md,
+"Which checkpoint"): inductive, Transformer frozen, 10% of the users, to early stopping."""
 PART_BYTES = 15 * 2**20
 
 
@@ -144,6 +150,8 @@ def run(args: argparse.Namespace) -> None:
     out = Path(os.environ.get("OUT") or args.out or "")
     if not str(out):
         raise SystemExit("device_kit: set $OUT or --out")
+    if args.finetune_seconds > 0 and args.finetune_on not in args.transfer.split(","):
+        raise SystemExit(f"device_kit: --finetune-on {args.finetune_on} is not one of --transfer {args.transfer}")
     out.mkdir(parents=True, exist_ok=True)
     STASH.mkdir(parents=True, exist_ok=True)
     site = Path(args.site)
@@ -170,20 +178,69 @@ def run(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-    _collect_device(args, checkpoints, out, env, time.monotonic() - started)
+    seconds = time.monotonic() - started
+    _collect_device(args, checkpoints, out, env, seconds, _finetune(args, checkpoints, out, env))
 
 
-def _collect_device(args: argparse.Namespace, checkpoints: Path, out: Path, env: dict, seconds: float) -> None:
+def _saved_epochs(checkpoints: Path, corpus: str) -> list[int]:
+    pattern = re.compile(rf"UniSRec-{re.escape(corpus)}-(\d+)\.pth")
+    return sorted(int(m.group(1)) for p in checkpoints.glob(f"UniSRec-{corpus}-*.pth") if (m := pattern.fullmatch(p.name)))
+
+
+def spread(epochs: list[int], count: int) -> list[int]:
+    """At most ``count`` of ``epochs``, evenly spaced, always the first and the last."""
+    if len(epochs) <= count:
+        return list(epochs)
+    return sorted({epochs[round(i * (len(epochs) - 1) / (count - 1))] for i in range(count)})
+
+
+def _finetune(args: argparse.Namespace, checkpoints: Path, out: Path, env: dict) -> str:
+    """Fine-tune up to six epoch checkpoints, three seeds each, all at once, until the budget ends;
+    every finished run is a row of ``out/finetune-<dataset>.runs.csv``."""
+    epochs = spread(_saved_epochs(checkpoints, args.corpus), 6)
+    if not epochs or args.finetune_seconds <= 0:
+        return "fine-tuning: nothing to fine-tune"
+    work = checkpoints / "finetune"
+    work.mkdir(exist_ok=True)
+    runs_env = dict(env, OMP_NUM_THREADS="1")
+    jobs = []
+    for epoch in epochs:
+        for seed in (2020, 2021, 2022):
+            command = [sys.executable, "run_compare.py", "-d", args.finetune_on, "-m",
+                       f"UniSRec@{checkpoints}/UniSRec-{args.corpus}-{epoch}.pth:inductive_ft", "--seeds", str(seed),
+                       "--epochs", str(args.finetune_epochs), "--out", str(work / f"e{epoch}-s{seed}"),
+                       f"--checkpoint_dir={work}", "--show_progress=False", *FINETUNE_SETTINGS]
+            with open(work / f"e{epoch}-s{seed}.log", "w") as log:
+                jobs.append(subprocess.Popen(command, cwd=ROOT, env=runs_env, stdout=log, stderr=subprocess.STDOUT))
+    deadline = time.monotonic() + args.finetune_seconds
+    while any(job.poll() is None for job in jobs) and time.monotonic() < deadline:
+        time.sleep(2)
+    for job in jobs:
+        if job.poll() is None:
+            job.terminate()
+        job.wait()
+    header, rows = None, []
+    for path in sorted(work.glob("*.runs.csv")):
+        lines = path.read_text().splitlines()
+        header = header or lines[0]
+        rows += lines[1:]
+    if header:
+        (out / f"finetune-{args.finetune_on}.runs.csv").write_text("\n".join([header, *rows]) + "\n")
+    return (f"fine-tuning on {args.finetune_on} ({' '.join(FINETUNE_SETTINGS)}): epochs {epochs}, "
+            f"{len(rows)} of {len(jobs)} runs finished within {args.finetune_seconds} s")
+
+
+def _collect_device(args: argparse.Namespace, checkpoints: Path, out: Path, env: dict, seconds: float,
+                    finetuned: str) -> None:
     log_path = out / "pretrain.log"
     epoch_seconds = _epoch_seconds(log_path.read_text(errors="replace"))
-    epochs = sorted(int(m.group(1)) for p in checkpoints.glob(f"UniSRec-{args.corpus}-*.pth")
-                    if (m := re.fullmatch(rf"UniSRec-{re.escape(args.corpus)}-(\d+)\.pth", p.name)))
-    lines = [f"budget {args.seconds} s, ran {seconds:.0f} s, {len(epoch_seconds)} epochs finished"]
+    epochs = _saved_epochs(checkpoints, args.corpus)
+    lines = [f"budget {args.seconds} s, ran {seconds:.0f} s, {len(epoch_seconds)} epochs finished", finetuned]
     if epoch_seconds:
         mean = sum(epoch_seconds) / len(epoch_seconds)
         lines.append(f"seconds per epoch: first {epoch_seconds[0]:.1f}, mean {mean:.1f}; "
                      f"300 epochs of training (transfer evaluation not counted) would take {300 * mean / 3600:.2f} h here")
-    picks = sorted({epochs[-1], epochs[len(epochs) // 3], epochs[2 * len(epochs) // 3]}) if epochs else []
+    picks = spread(epochs, 2)
     sources = [checkpoints / f"UniSRec-{args.corpus}-best-transfer.pth"] + \
               [checkpoints / f"UniSRec-{args.corpus}-{e}.pth" for e in picks]
     sys.path[:0] = env["PYTHONPATH"].split(os.pathsep)
@@ -244,6 +301,10 @@ def main(argv: list[str] | None = None) -> None:
     runner.add_argument("--seconds", type=int, required=True)
     runner.add_argument("--corpus", default="BTGYMS")
     runner.add_argument("--transfer", default="Scientific,Office")
+    runner.add_argument("--finetune-seconds", type=int, default=150,
+                        help="then fine-tune epoch checkpoints (three seeds, all at once) for this long; 0: not")
+    runner.add_argument("--finetune-on", default="Scientific", help="one of --transfer (its data is in the kit)")
+    runner.add_argument("--finetune-epochs", type=int, default=300, help="most epochs of a fine-tuning run")
     runner.add_argument("--checkpoint-dir", default="/tmp/pt")
     runner.add_argument("--site", default="/tmp/site")
     runner.add_argument("--out", default=None, help="where results go when $OUT is unset (a check run here)")

@@ -49,3 +49,10 @@ def test_epoch_seconds_come_from_the_pretraining_log(kit) -> None:
            "29 Nov 17:46    INFO  zero-shot valid NDCG@10 after 1 epochs (step 482): Scientific 0.0470 [15.3s]\n"
            "29 Nov 18:17    INFO  epoch 1 pre-training [time: 12.5s, 482 steps, 539 sequences/s, train loss: 5.9906]\n")
     assert kit._epoch_seconds(log) == [1748.90, 12.5]
+
+
+def test_spread_keeps_first_and_last_and_at_most_count(kit) -> None:
+    assert kit.spread([], 6) == []
+    assert kit.spread([1, 2, 3], 6) == [1, 2, 3]
+    assert kit.spread(list(range(1, 31)), 6) == [1, 7, 13, 18, 24, 30]
+    assert kit.spread(list(range(1, 31)), 2) == [1, 30]

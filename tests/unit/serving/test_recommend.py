@@ -76,6 +76,9 @@ def test_item_order_reads_what_the_loader_reads_and_names_a_bad_line(tiny_root, 
     (folder / f"{NAME}.test.inter").write_bytes(b"user_id:token\titem_id_list:token_seq\titem_id:token\nu1\tA-1\t\xff\n")
     with pytest.raises(DataFormatError, match=rf"{NAME}\.test\.inter:2: not UTF-8 text"):
         item_tokens_from_files(folder, NAME)
+    (folder / f"{NAME}.test.inter").write_bytes(b"")
+    with pytest.raises(DataFormatError, match=rf"{NAME}\.test\.inter:1: header has no item_id and item_id_list"):
+        item_tokens_from_files(folder, NAME)
 
 
 def test_removed_items_are_never_recommended(inductive_ckpt, tiny_root, tiny_catalog, led_to_popular) -> None:

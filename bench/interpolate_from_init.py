@@ -1,7 +1,7 @@
 """Zero-shot ranking along the straight line from the untrained network to a pre-trained one.
 
-Pre-training here starts from UniSRec's seed-2020 initialisation (the step-0 row of every transfer
-CSV is that network) and, zero-shot, only falls below it. This asks whether the pre-trained
+Pre-training here starts from UniSRec's seed-2020 initialisation (alpha 0 reproduces the step-0
+row of the transfer CSVs that have one) and, zero-shot, only falls below it. This asks whether the pre-trained
 weights carry anything that transfers once most of the drift away from the initial network's
 text likeness is taken back: weights ``init + alpha * (pretrained - init)`` for each alpha,
 ranked zero-shot on each data set's split (full ranking, as ``python -m recbole_unisrec evaluate``).

@@ -9,13 +9,10 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from recbole.utils import init_seed
+from interpolate_from_init import untrained_network  # a sibling script: bench/ is the script's path
 
 import recbole_unisrec  # noqa: F401
-from recbole_unisrec.config import Config
-from recbole_unisrec.data.layout import SHIPPED_DATA
-from recbole_unisrec.evaluation import evaluate_zero_shot, zero_shot_target
-from recbole_unisrec.registry import get_model
+from recbole_unisrec.evaluation import evaluate_zero_shot
 
 
 class LastItemText(torch.nn.Module):
@@ -34,11 +31,8 @@ class LastItemText(torch.nn.Module):
 
 def main(names: list[str]) -> None:
     for name in names or ("Scientific", "Office", "ML-1M"):
-        config = Config(model="UniSRec", dataset=name, config_dict={"train_stage": "inductive_ft", "use_gpu": False})
         for split in ("valid",) if names else ("valid", "test"):
-            target = zero_shot_target(name, split, config, SHIPPED_DATA)
-            init_seed(2020, True)
-            model = get_model("UniSRec")(config, target.loader._dataset)
+            model, target = untrained_network(name, split)
             untrained = evaluate_zero_shot(model, target)
             text = evaluate_zero_shot(LastItemText(target.text_vectors.clone()), target)
             print(name, split, "untrained UniSRec", {k: round(v, 4) for k, v in untrained.items()})

@@ -15,17 +15,13 @@ pre-trained direction holds transferable order that the full step overshoots.
 import argparse
 
 import torch
-from recbole.utils import init_seed
 
 import recbole_unisrec  # noqa: F401
 from recbole_unisrec.checkpoint import RESUME_STATE, load_checkpoint
-from recbole_unisrec.config import Config
-from recbole_unisrec.data.layout import SHIPPED_DATA
-from recbole_unisrec.evaluation import ZeroShotTarget, evaluate_zero_shot, zero_shot_target
+from recbole_unisrec.evaluation import evaluate_zero_shot
 from recbole_unisrec.fileio import save_checkpoint
-from recbole_unisrec.registry import get_model
 
-INIT_SEED = 2020  # the seed every pre-training run here started from
+from zero_shot_reference import INIT_SEED, untrained_network  # a sibling script: bench/ is the script's path
 
 
 def interpolated(init: dict[str, torch.Tensor], trained: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
@@ -38,15 +34,6 @@ def interpolated(init: dict[str, torch.Tensor], trained: dict[str, torch.Tensor]
         else:
             out[name] = start + alpha * (end.to(start.dtype) - start)
     return out
-
-
-def untrained_network(name: str, split: str) -> tuple[torch.nn.Module, ZeroShotTarget]:
-    """The seed-2020 UniSRec, as every pre-training run here starts (alpha 0 reproduces the step-0
-    row of a transfer CSV), and ``name``'s ``split`` to rank it on."""
-    config = Config(model="UniSRec", dataset=name, config_dict={"train_stage": "inductive_ft", "use_gpu": False})
-    target = zero_shot_target(name, split, config, SHIPPED_DATA)
-    init_seed(INIT_SEED, True)
-    return get_model("UniSRec")(config, target.loader._dataset), target
 
 
 def main() -> None:

@@ -9,10 +9,15 @@ import sys
 
 import torch
 import torch.nn.functional as F
-from interpolate_from_init import untrained_network  # a sibling script: bench/ is the script's path
+from recbole.utils import init_seed
 
 import recbole_unisrec  # noqa: F401
-from recbole_unisrec.evaluation import evaluate_zero_shot
+from recbole_unisrec.config import Config
+from recbole_unisrec.data.layout import SHIPPED_DATA
+from recbole_unisrec.evaluation import ZeroShotTarget, evaluate_zero_shot, zero_shot_target
+from recbole_unisrec.registry import get_model
+
+INIT_SEED = 2020  # the seed every pre-training run here started from
 
 
 class LastItemText(torch.nn.Module):
@@ -27,6 +32,15 @@ class LastItemText(torch.nn.Module):
         seq, length = interaction["item_id_list"], interaction["item_length"]
         last = self.text_vectors[seq[torch.arange(len(seq)), length - 1]]
         return F.normalize(last, dim=-1) @ F.normalize(self.text_vectors, dim=-1).T
+
+
+def untrained_network(name: str, split: str) -> tuple[torch.nn.Module, ZeroShotTarget]:
+    """The seed-2020 UniSRec, as every pre-training run here starts (the step-0 row of the transfer
+    CSVs that have one), and ``name``'s ``split`` to rank it on."""
+    config = Config(model="UniSRec", dataset=name, config_dict={"train_stage": "inductive_ft", "use_gpu": False})
+    target = zero_shot_target(name, split, config, SHIPPED_DATA)
+    init_seed(INIT_SEED, True)
+    return get_model("UniSRec")(config, target.loader._dataset), target
 
 
 def main(names: list[str]) -> None:

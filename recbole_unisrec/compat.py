@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import enum
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from recbole.evaluator.collector import Collector, DataStruct
 
 _applied = False
 
@@ -109,7 +112,7 @@ def _fix_collector_for_data_metrics() -> None:
 
     from recbole.evaluator import collector as collector_module
 
-    def get_data_struct(self):
+    def get_data_struct(self: Collector) -> DataStruct:
         resources = self.data_struct._data_dict
         for key, value in resources.items():
             if isinstance(value, torch.Tensor):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import recbole
 import yaml
@@ -16,6 +17,9 @@ from recbole.config.configurator import dataset_arguments, evaluation_arguments,
 
 from recbole_unisrec.data.layout import REPO_ROOT, SHIPPED_DATA
 
+if TYPE_CHECKING:
+    from recbole.model.abstract_recommender import AbstractRecommender
+
 PROPS = REPO_ROOT / "props"
 
 
@@ -23,7 +27,9 @@ class Config(RecBoleConfig):
     """``overrides`` are ``--key=value`` strings (RecBole's command-line syntax); unlike RecBole's
     Config this one never reads ``sys.argv`` itself, so run scripts own their arguments."""
 
-    def __init__(self, model=None, dataset=None, config_file_list=None, config_dict=None, overrides=None):
+    def __init__(self, model: str | type[AbstractRecommender] | None = None, dataset: str | None = None,
+                 config_file_list: list[str] | None = None, config_dict: dict[str, Any] | None = None,
+                 overrides: list[str] | None = None) -> None:
         self._overrides = list(overrides or [])
         super().__init__(model, dataset, config_file_list, config_dict)
         check_user_settings(self.external_config_dict, self.final_config_dict)

@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.distributed as dist
+
+if TYPE_CHECKING:
+    from torch.autograd.function import FunctionCtx
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
 
@@ -138,13 +141,13 @@ def gather(tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
 
 class _GatherWithGrad(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    def forward(ctx: FunctionCtx, tensor: torch.Tensor, sizes: list[int]) -> torch.Tensor:
         ctx.sizes = sizes
         ctx.rank = dist.get_rank()
         return _gather_padded(tensor, sizes)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx: FunctionCtx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         grad = grad.contiguous().clone()
         dist.all_reduce(grad)  # every rank's loss may depend on every row
         start = sum(ctx.sizes[: ctx.rank])

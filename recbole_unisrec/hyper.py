@@ -21,6 +21,7 @@ import ast
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from logging import getLogger
 from pathlib import Path
@@ -95,7 +96,8 @@ class RecordingHyperTuning(HyperTuning):
     """RecBole's ``HyperTuning`` that calls ``on_trial(params, result, seconds)`` after every trial,
     draws its samples from a seeded generator and stops early only when asked."""
 
-    def __init__(self, *args, on_trial, search_seed: int = 0, early_stop: int | None = None, **kwargs):
+    def __init__(self, *args, on_trial: Callable[[dict[str, Any], dict[str, Any], float], None], search_seed: int = 0,
+                 early_stop: int | None = None, **kwargs) -> None:
         super().__init__(*args, early_stop=early_stop or 1, **kwargs)
         self.on_trial = on_trial
         self.search_seed = search_seed

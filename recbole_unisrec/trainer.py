@@ -65,8 +65,11 @@ from recbole_unisrec.resume import restore_rng, rng_state
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from recbole.config import Config
     from recbole.data.dataloader.abstract_dataloader import AbstractDataLoader
     from recbole.data.interaction import Interaction
+
+    from recbole_unisrec.model.unisrec import UniSRec
 
 CHECKPOINT_FORMAT = "recbole_unisrec.pretrain/1"
 
@@ -88,7 +91,7 @@ class _ModelOnly(AbstractTrainer):
     only works on CUDA and wraps ``forward`` rather than the loss; the pre-training trainer
     wraps its own loss step instead (gloo on CPU too)."""
 
-    def __init__(self, config, model):
+    def __init__(self, config: Config, model: UniSRec) -> None:
         self.config = config
         self.model = model
 
@@ -140,8 +143,8 @@ class UniSRecPretrainTrainer(Trainer, _ModelOnly):
     ``domains`` and ``run_args`` are stored in the checkpoints.
     """
 
-    def __init__(self, config, model, domains: list[str] | None = None, run_args: dict[str, Any] | None = None,
-                 transfer_targets: list | None = None):
+    def __init__(self, config: Config, model: UniSRec, domains: list[str] | None = None,
+                 run_args: dict[str, Any] | None = None, transfer_targets: list | None = None) -> None:
         if config["train_stage"] != "pretrain":
             raise ValueError(f"{type(self).__name__} pre-trains; train_stage is {config['train_stage']!r}")
         self.rank, self.world_size = distributed.rank(), distributed.world_size()

@@ -24,6 +24,8 @@ from recbole.data.interaction import Interaction
 
 if TYPE_CHECKING:
     from recbole.config import Config
+    from recbole.data.dataset import SequentialDataset
+    from recbole.sampler.sampler import AbstractSampler
 
 TARGETS_FIELD = "target_item_list"
 """``[B, L]`` next item of every position, 0 where the position is not trained on."""
@@ -139,7 +141,8 @@ def check_packed_training(config: Config) -> None:
 class PackedTrainDataLoader(LengthBucketedBatches, AbstractDataLoader):
     """RecBole train loader over packed rows, batched by length; see the module docstring."""
 
-    def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
+    def __init__(self, config: Config, dataset: SequentialDataset, sampler: AbstractSampler | None = None,
+                 shuffle: bool = True) -> None:
         check_packed_training(config)
         uid, iid = config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]
         self.item_seq_field = iid + config["LIST_SUFFIX"]
@@ -224,7 +227,8 @@ class LengthBucketTrainDataLoader(LengthBucketedBatches, TrainDataLoader):
     ``MAX_ITEM_LIST_LENGTH``: 50 on the shipped data sets.)
     """
 
-    def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
+    def __init__(self, config: Config, dataset: SequentialDataset, sampler: AbstractSampler | None = None,
+                 shuffle: bool = True) -> None:
         check_length_bucketing(config)
         self.lengths = dataset.inter_feat[config["ITEM_LIST_LENGTH_FIELD"]].numpy().astype(np.int64)
         self.rank, self.world_size = (0, 1) if config["single_spec"] else (config["local_rank"], config["world_size"])
@@ -257,7 +261,8 @@ class LengthBucketEvalDataLoader(FullSortEvalDataLoader):
     Every row is scored once, as stock; metrics are averages over rows, so the order does not
     change them."""
 
-    def __init__(self, config, dataset, sampler=None, shuffle: bool = False):
+    def __init__(self, config: Config, dataset: SequentialDataset, sampler: AbstractSampler | None = None,
+                 shuffle: bool = False) -> None:
         check_length_bucketing(config)
         lengths = dataset.inter_feat[config["ITEM_LIST_LENGTH_FIELD"]].numpy()
         self.lengths = lengths.astype(np.int64)

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 
 class AtomicSequentialDataset(SequentialDataset):
-    def __init__(self, config):
+    def __init__(self, config: Config) -> None:
         ensure_unpacked(config["data_path"], config["dataset"])
         super().__init__(config)
         self._keep_last_items(config["MAX_ITEM_LIST_LENGTH"])
@@ -93,7 +93,7 @@ def encoder_spec_from_config(config: Config) -> EncoderSpec:
 
 
 class UniSRecDataset(AtomicSequentialDataset):
-    def __init__(self, config):
+    def __init__(self, config: Config) -> None:
         super().__init__(config)
         self.text_spec = encoder_spec_from_config(config)
         self.plm_embedding = self._text_embedding(word_drop_ratio=0.0)
@@ -150,7 +150,7 @@ class UniSRecDataset(AtomicSequentialDataset):
 class MultiDomainDataset(UniSRecDataset):
     """A corpus built by ``recbole_unisrec.data.corpus``: item tokens are ``<d>-<index>``."""
 
-    def __init__(self, config):
+    def __init__(self, config: Config) -> None:
         super().__init__(config)
         folder = Path(config["data_path"])
         name = config["dataset"]

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from logging import getLogger
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -43,6 +44,12 @@ from recbole.data.interaction import Interaction
 
 from recbole_unisrec import distributed
 from recbole_unisrec.data.dataloader import TARGETS_FIELD, PackedTrainDataLoader
+
+if TYPE_CHECKING:
+    from recbole.config import Config
+    from recbole.sampler.sampler import AbstractSampler
+
+    from recbole_unisrec.data.dataset import UniSRecDataset
 
 PRETRAIN_VECTORS = "pretrain_text_vectors"
 """``[V, d]`` text vectors of the batch: distinct items (plain text), then word-dropped texts."""
@@ -145,7 +152,8 @@ class PretrainDataLoader(PackedTrainDataLoader):
     all ranks take the same number of steps); ``train_batch_size`` is the batch of one rank.
     """
 
-    def __init__(self, config, dataset, sampler=None, shuffle: bool = True):
+    def __init__(self, config: Config, dataset: UniSRecDataset, sampler: AbstractSampler | None = None,
+                 shuffle: bool = True) -> None:
         self.targets_per_row = int(config["pretrain_targets_per_row"] or 0)
         self.batch_slots = int(config["pretrain_batch_slots"] or 0)
         self.domain_batches = bool(config["pretrain_domain_batches"])

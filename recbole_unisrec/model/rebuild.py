@@ -28,7 +28,7 @@ class _ItemCountOnly:
 class _PlainConfig(dict):
     """A checkpoint's plain config read like RecBole's Config: a missing key is ``None``."""
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         return self.get(key)
 
 

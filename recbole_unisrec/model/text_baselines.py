@@ -40,6 +40,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from logging import getLogger
 from time import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -58,6 +59,12 @@ from recbole_unisrec.data.dataloader import LengthBucketedBatches
 from recbole_unisrec.checkpoint import CheckpointError, load_checkpoint
 from recbole_unisrec.model.layers import TRANSFORMER_SETTINGS, transformer_settings
 from recbole_unisrec.model.packed import AllPositionsMixin
+
+if TYPE_CHECKING:
+    from recbole.config import Config
+    from recbole.data.dataset import SequentialDataset
+
+    from recbole_unisrec.data.dataset import UniSRecDataset
 
 # RecBole's sine.py switches on global anomaly detection when FDSA/S3Rec are imported; the
 # package import in recbole_unisrec.compat has already happened and switched it off again.
@@ -95,7 +102,7 @@ class FDSAText(AllPositionsMixin, FDSA):
     """RecBole's FDSA whose feature side is ``nn.Linear(plm_size, hidden_size)`` over the text vectors;
     it also trains on packed rows (``packed_training: True``, see :mod:`recbole_unisrec.model.packed`)."""
 
-    def __init__(self, config, dataset):
+    def __init__(self, config: Config, dataset: UniSRecDataset) -> None:
         SequentialRecommender.__init__(self, config, dataset)  # FDSA.__init__ builds categorical feature tables
         _copy_settings(self, config, TRANSFORMER_SETTINGS)  # what the skipped part of RecBole's __init__ reads
         self.initializer_range = config["initializer_range"]
@@ -141,7 +148,7 @@ class S3RecText(S3Rec):
     PRETRAIN_ONLY = ("feature_adapter.", "aap_norm.", "mip_norm.", "map_norm.", "sp_norm.")
     """Modules only the pre-training tasks use; frozen in fine-tuning."""
 
-    def __init__(self, config, dataset):
+    def __init__(self, config: Config, dataset: UniSRecDataset) -> None:
         SequentialRecommender.__init__(self, config, dataset)  # S3Rec.__init__ needs a categorical attribute
         self.train_stage = config["train_stage"]
         if self.train_stage not in S3REC_STAGES:
@@ -336,7 +343,7 @@ class UserSequenceDataLoader(LengthBucketedBatches, AbstractDataLoader):
     :class:`recbole_unisrec.data.dataloader.PackedTrainDataLoader` (sorted, random among equal
     lengths, random batch order, seeded by ``seed`` and the epoch), each batch cut to its longest row."""
 
-    def __init__(self, config, dataset, shuffle: bool = True):
+    def __init__(self, config: Config, dataset: SequentialDataset, shuffle: bool = True) -> None:
         uid, iid = config["USER_ID_FIELD"], config["ITEM_ID_FIELD"]
         self.item_seq_field = iid + config["LIST_SUFFIX"]
         self.item_len_field = config["ITEM_LIST_LENGTH_FIELD"]

@@ -1,7 +1,7 @@
 """UniSRec: universal sequence representations from item text (Hou et al., KDD 2022)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +13,10 @@ from recbole_unisrec.data.dataloader import TARGETS_FIELD
 from recbole_unisrec.model.layers import CausalTransformer, MoEAdaptorLayer, transformer_settings
 
 if TYPE_CHECKING:
+    from recbole.config import Config
     from recbole.data.interaction import Interaction
+
+    from recbole_unisrec.data.dataset import UniSRecDataset
 
 TRAIN_STAGES = ("pretrain", "inductive_ft", "transductive_ft")
 ITEM_CANDIDATES = ("batch", "domain")
@@ -33,7 +36,7 @@ class UniSRec(SequentialRecommender):
 
     input_type = InputType.POINTWISE
 
-    def __init__(self, config, dataset):
+    def __init__(self, config: Config | Mapping[str, Any], dataset: UniSRecDataset) -> None:
         super().__init__(config, dataset)
         self.train_stage = config["train_stage"]
         if self.train_stage not in TRAIN_STAGES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -21,6 +21,9 @@ from recbole_unisrec.serving.item_vectors import new_item_vectors, with_room, wi
 from recbole_unisrec.serving.results import Recommendation, RecommendationList
 from recbole_unisrec.serving.scoring import top_items, torch_threads
 from recbole_unisrec.text.encoder import EncoderSpec
+
+if TYPE_CHECKING:
+    from recbole_unisrec.model.unisrec import UniSRec
 
 
 class Recommender:
@@ -37,8 +40,8 @@ class Recommender:
     Encoding new items' texts uses torch's own setting.
     """
 
-    def __init__(self, model, spec: EncoderSpec, learned_ids: dict[str, int] | None = None,
-                 device: str = "cpu", checkpoint_path: str = "checkpoint", threads: int | None = 1):
+    def __init__(self, model: UniSRec, spec: EncoderSpec, learned_ids: dict[str, int] | None = None,
+                 device: str = "cpu", checkpoint_path: str = "checkpoint", threads: int | None = 1) -> None:
         if threads is not None and int(threads) < 1:
             raise ServingError(f"threads must be a positive integer or None, got {threads!r}")
         self.threads = None if threads is None else int(threads)
@@ -95,7 +98,7 @@ class Recommender:
     def __len__(self) -> int:
         return self._n
 
-    def __contains__(self, item_id) -> bool:
+    def __contains__(self, item_id: object) -> bool:
         return str(item_id) in self._row
 
     @property

@@ -26,7 +26,7 @@ class RecommendationList(Sequence):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int | slice) -> Recommendation | tuple[Recommendation, ...]:
         return self.items[index]
 
     @property

@@ -5,21 +5,22 @@ Serving (:mod:`recbole_unisrec.serving`), the import of the original code's chec
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import torch
+from torch import nn
 
 from recbole_unisrec.fileio import CheckpointError
 from recbole_unisrec.model.unisrec import UniSRec
 
 
 class _ItemCountOnly:
-    """What ``UniSRec.__init__`` reads from a data set: the item count and the text width."""
+    """An :class:`~recbole_unisrec.model.unisrec.ItemTextSource` with no data: the item count and
+    the text width (one zero row; the catalog's vectors live in the Recommender)."""
 
     def __init__(self, n_items: int, plm_size: int):
         self.n_items = n_items
-        self.plm_embedding = SimpleNamespace(weight=torch.zeros(1, plm_size))
+        self.plm_embedding = nn.Embedding.from_pretrained(torch.zeros(1, plm_size))
 
     def num(self, field: str) -> int:
         return self.n_items

@@ -1,7 +1,7 @@
 """UniSRec: universal sequence representations from item text (Hou et al., KDD 2022)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -16,11 +16,19 @@ if TYPE_CHECKING:
     from recbole.config import Config
     from recbole.data.interaction import Interaction
 
-    from recbole_unisrec.data.dataset import UniSRecDataset
-
 TRAIN_STAGES = ("pretrain", "inductive_ft", "transductive_ft")
 ITEM_CANDIDATES = ("batch", "domain")
 """Seq-item candidates in pre-training: the batch's next items (the paper) or all items of the sequence's domain."""
+
+
+class ItemTextSource(Protocol):
+    """What :class:`UniSRec` reads from its data set: a :class:`~recbole_unisrec.data.dataset.UniSRecDataset`,
+    or a stand-in when a model is rebuilt from a checkpoint alone (:mod:`recbole_unisrec.model.rebuild`).
+    Pre-training with ``pretrain_item_candidates=domain`` also reads ``item_domain``."""
+
+    plm_embedding: nn.Embedding
+
+    def num(self, field: str) -> int: ...
 
 
 class UniSRec(SequentialRecommender):
@@ -36,7 +44,7 @@ class UniSRec(SequentialRecommender):
 
     input_type = InputType.POINTWISE
 
-    def __init__(self, config: Config | Mapping[str, Any], dataset: UniSRecDataset) -> None:
+    def __init__(self, config: Config | Mapping[str, Any], dataset: ItemTextSource) -> None:
         super().__init__(config, dataset)
         self.train_stage = config["train_stage"]
         if self.train_stage not in TRAIN_STAGES:

@@ -81,7 +81,7 @@ def plot(logs: Sequence[TransferLog], path: str | os.PathLike, title: str = "") 
     figure = new_figure(14.0, 4.2)
     loss_axes, ndcg_axes = figure.subplots(1, 2)
     markers = "os^vD"
-    for index, log in enumerate(logs):
+    for log in logs:
         epochs = log.column("epoch")
         line, = loss_axes.plot(epochs, log.column("loss"), marker=".", label=log.label)
         for number, name in enumerate(log.datasets):

@@ -257,11 +257,13 @@ def test_other_bad_input_before_training(tmp_path) -> None:
 
 def test_shipped_space_files_parse() -> None:
     spaces = {path.stem: read_space(path) for path in (PROPS / "hyper").glob("*.hyper")}
-    assert set(spaces) == {"UniSRec", "UniSRec-pretrained", "SASRec", "example", "learning-rate", "dropout"}
+    assert set(spaces) == {"UniSRec", "UniSRec-pretrained", "SASRec", "example", "learning-rate", "dropout", "weight-decay"}
     example = spaces["example"]
     assert [len(p.values) for p in example] == [2, 2] and all(p.kind == "choice" for p in example)
     (rate,) = spaces["learning-rate"]
     assert (rate.name, rate.kind, list(rate.values)) == ("learning_rate", "choice", [0.0003, 0.001, 0.003])
+    (decay,) = spaces["weight-decay"]
+    assert (decay.name, decay.kind, list(decay.values)) == ("weight_decay", "choice", [1e-5, 1e-4])
 
 
 def test_best_trial_follows_the_metric_direction() -> None:

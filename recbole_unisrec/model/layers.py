@@ -112,7 +112,27 @@ class CausalTransformerLayer(nn.Module):
             q, k, v, is_causal=True, dropout_p=self.attn_dropout_prob if self.training else 0.0
         )
         attended = attended.transpose(1, 2).reshape(batch, length, hidden)
-        x = self.attn_norm(x + self.dropout(self.attn_out(attended)))
+        return self._feed_forward(self.attn_norm(x + self.dropout(self.attn_out(attended))))
+
+    def forward_at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """The layer's output at one position per sequence, ``[B, hidden]``: ``forward(x)[b, positions[b]]``.
+
+        Keys and values are projected at every position, the query and everything after the
+        attention only at ``positions``, so the layer does about a third of the work.
+        """
+        batch, length, hidden = x.shape
+        head_size = hidden // self.n_heads
+        at = x[torch.arange(batch, device=x.device), positions]  # [B, hidden]
+        q = F.linear(at, self.qkv.weight[:hidden], self.qkv.bias[:hidden]).view(batch, self.n_heads, 1, head_size)
+        k, v = F.linear(x, self.qkv.weight[hidden:], self.qkv.bias[hidden:]).view(
+            batch, length, 2, self.n_heads, head_size).permute(2, 0, 3, 1, 4)
+        visible = torch.arange(length, device=x.device) <= positions.unsqueeze(1)  # [B, L]: causal, at ``positions``
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=visible[:, None, None, :], dropout_p=self.attn_dropout_prob if self.training else 0.0
+        )
+        return self._feed_forward(self.attn_norm(at + self.dropout(self.attn_out(attended.reshape(batch, hidden)))))
+
+    def _feed_forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.ffn_norm(x + self.dropout(self.ffn_out(self.activation(self.ffn_in(x)))))
 
 
@@ -125,3 +145,12 @@ class CausalTransformer(nn.Module):
         for layer in self.layers:
             x = layer(x)
         return x
+
+    def forward_at(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """``forward(x)[b, positions[b]]``, ``[B, hidden]``, with the last layer run at those positions only."""
+        if not self.layers:
+            return x[torch.arange(x.size(0), device=x.device), positions]
+        *lower, last = self.layers
+        for layer in lower:
+            x = layer(x)
+        return last.forward_at(x, positions)

@@ -102,15 +102,24 @@ class UniSRec(SequentialRecommender):
             table = table + self.item_embedding.weight
         return table
 
+    def _transformer_input(self, item_emb: torch.Tensor) -> torch.Tensor:
+        hidden = item_emb + self.position_embedding.weight[:item_emb.size(1)]
+        return self.dropout(self.LayerNorm(hidden))
+
     def encode_positions(self, item_emb: torch.Tensor) -> torch.Tensor:
         """Causal encoding of left-aligned item vectors ``[B, L, hidden]``: position ``t`` sees items ``0..t``."""
-        length = item_emb.size(1)
-        hidden = item_emb + self.position_embedding.weight[:length]
-        return self.trm_encoder(self.dropout(self.LayerNorm(hidden)))
+        return self.trm_encoder(self._transformer_input(item_emb))
 
     def forward(self, item_emb: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
-        """One vector per sequence: the output at its last item."""
-        return self.gather_indexes(self.encode_positions(item_emb), item_seq_len - 1)
+        """One vector per sequence: the output at its last item.
+
+        Outside training the last Transformer layer runs at that item only (the same values, a
+        third less work for a two-layer model); training keeps the full pass, so its dropout draws,
+        and every training run on the results page, stay as they were.
+        """
+        if self.training:
+            return self.gather_indexes(self.encode_positions(item_emb), item_seq_len - 1)
+        return self.trm_encoder.forward_at(self._transformer_input(item_emb), item_seq_len - 1)
 
     def sequence_output(self, interaction: Interaction, table: torch.Tensor) -> torch.Tensor:
         item_seq, item_seq_len = trim_padding(interaction[self.ITEM_SEQ], interaction[self.ITEM_SEQ_LEN])

@@ -16,6 +16,7 @@ import statistics
 import time
 
 import torch
+from recbole.utils import init_seed
 
 import recbole_unisrec  # noqa: F401
 from recbole_unisrec.config import Config
@@ -30,8 +31,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    config = Config(model="UniSRec", dataset=args.dataset, config_dict={"show_progress": False, "seed": 2020})
+    config = Config(model="UniSRec", dataset=args.dataset, config_dict={"show_progress": False, "seed": 2020, "metric_decimal_place": 7})
     train, valid, test = data_preparation(config, create_dataset(config))
+    init_seed(config["seed"], config["reproducibility"])  # as the runner does: encoding texts on a cold cache draws from the RNG
     model = get_model("UniSRec")(config, train._dataset).to(config["device"])
     trainer = get_trainer(config["MODEL_TYPE"], "UniSRec")(config, model)
     split = valid if args.split == "valid" else test

@@ -4,7 +4,8 @@ The Transformer mirrors RecBole's ``TransformerEncoder`` (post-LayerNorm blocks:
 dropout, residual, LayerNorm; then a two-layer feed-forward net the same way) but calls
 PyTorch's fused ``scaled_dot_product_attention`` with a causal mask instead of building a
 ``[B, 1, L, L]`` additive mask. Sequences are left-aligned (items first, padding after), so for
-every real position the causal mask already hides all padding.
+every real position the causal mask already hides all padding. ``forward_at`` gives the output at
+one position per sequence (evaluation needs only the last item's) with the last layer run there only.
 """
 from __future__ import annotations
 

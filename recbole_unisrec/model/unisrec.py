@@ -113,9 +113,9 @@ class UniSRec(SequentialRecommender):
     def forward(self, item_emb: torch.Tensor, item_seq_len: torch.Tensor) -> torch.Tensor:
         """One vector per sequence: the output at its last item.
 
-        Outside training the last Transformer layer runs at that item only (the same values, a
-        third less work for a two-layer model); training keeps the full pass, so its dropout draws,
-        and every training run on the results page, stay as they were.
+        Outside training the last Transformer layer runs at that item only (the same values up to
+        float rounding, a third less work for a two-layer model); training keeps the full pass, so
+        its dropout draws, and every training run on the results page, stay as they were.
         """
         if self.training:
             return self.gather_indexes(self.encode_positions(item_emb), item_seq_len - 1)

@@ -157,7 +157,9 @@ def _plot_transfer(args: argparse.Namespace) -> dict:
     if len(labels) != len(args.csv):
         raise ValueError(f"{len(labels)} labels for {len(args.csv)} files")
     logs = [read_transfer_log(path, label) for path, label in zip(args.csv, labels)]
-    return {"written": [str(path) for path in write_curve(args.out, logs, caption=args.caption, title=args.title)]}
+    command = f"`python -m recbole_unisrec {shlex.join(args.argv)}`"
+    caption = f"{args.caption.strip()}\n\n{command}" if args.caption.strip() else command
+    return {"written": [str(path) for path in write_curve(args.out, logs, caption=caption, title=args.title)]}
 
 
 def _table(args: argparse.Namespace) -> None:
@@ -254,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     curve.add_argument("csv", nargs="+", help="UniSRec-<corpus>-transfer.csv files written by run_pretrain.py")
     curve.add_argument("--labels", nargs="+", default=None, help="one label per file (default: its folder name)")
     curve.add_argument("--out", required=True, help="writes OUT.md and OUT.png")
-    curve.add_argument("--caption", default="", help="text above the table")
+    curve.add_argument("--caption", default="", help="text above the table (the command that made it follows)")
     curve.add_argument("--title", default="", help="title of the chart")
     curve.set_defaults(run=_plot_transfer)
 

@@ -1,6 +1,8 @@
 """Pre-training curves from a transfer CSV: the epoch-end table, the chart, bad files."""
 from __future__ import annotations
 
+import shlex
+
 import pytest
 
 from recbole_unisrec.__main__ import main
@@ -18,12 +20,18 @@ def test_table_lists_epoch_ends_and_the_chart_is_written(tmp_path, capsys) -> No
     log.parent.mkdir()
     log.write_text(HEADER + "".join(ROWS), encoding="utf-8")
     assert read_transfer_log(log).datasets == ["Sci", "Off"]
-    assert main(["plot-transfer", str(log), "--out", str(tmp_path / "curve"), "--caption", "Made by a test."]) == 0
+    argv = ["plot-transfer", str(log), "--out", str(tmp_path / "curve"), "--caption", "From a test."]
+    assert main(argv) == 0
     table = (tmp_path / "curve.md").read_text(encoding="utf-8").splitlines()
-    assert table[0] == "Made by a test." and table[2] == f"**run-a** (`{log}`)"
-    assert table[6:8] == ["| 1 | 6 | 7.0000 | 0.0200 / 0.0400 | 0.0250 / 0.0500 | 0.0225 |",
+    assert table[0] == "From a test."
+    assert table[2] == f"`python -m recbole_unisrec {shlex.join(argv)}`"
+    assert table[2].endswith("--caption 'From a test.'`")
+    assert table[4] == f"**run-a** (`{log}`)"
+    assert table[8:10] == ["| 1 | 6 | 7.0000 | 0.0200 / 0.0400 | 0.0250 / 0.0500 | 0.0225 |",
                           "| 2 | 12 | 6.0000 | 0.0300 / 0.0600 | 0.0350 / 0.0700 | 0.0325 |"]
     assert (tmp_path / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot-transfer", str(log), "--out", str(tmp_path / "bare")]) == 0
+    assert (tmp_path / "bare.md").read_text(encoding="utf-8").startswith("`python -m recbole_unisrec plot-transfer ")
 
 
 def test_bad_files_are_one_line_errors(tmp_path, capsys) -> None:

@@ -149,6 +149,11 @@ def _evaluate(args: argparse.Namespace) -> dict | None:
     return None
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The command that made an output file, as written into it (Markdown code)."""
+    return f"`python -m recbole_unisrec {shlex.join(args.argv)}`"
+
+
 def _plot_transfer(args: argparse.Namespace) -> dict:
     """``plot-transfer``: pre-training curves of one or more runs (their ``-transfer.csv`` files)."""
     from recbole_unisrec.analysis.transfer_curve import read_transfer_log, write_curve
@@ -157,8 +162,7 @@ def _plot_transfer(args: argparse.Namespace) -> dict:
     if len(labels) != len(args.csv):
         raise ValueError(f"{len(labels)} labels for {len(args.csv)} files")
     logs = [read_transfer_log(path, label) for path, label in zip(args.csv, labels)]
-    command = f"`python -m recbole_unisrec {shlex.join(args.argv)}`"
-    caption = f"{args.caption.strip()}\n\n{command}" if args.caption.strip() else command
+    caption = "\n\n".join(part for part in (args.caption.strip(), _command_line(args)) if part)
     return {"written": [str(path) for path in write_curve(args.out, logs, caption=caption, title=args.title)]}
 
 
@@ -170,7 +174,7 @@ def _table(args: argparse.Namespace) -> None:
     results = merge_runs(args.runs, labels=labels, seeds=args.seeds)
     caption = f"Test set, mean ± sample std over seeds; runs from {', '.join(args.runs)}."
     if args.out:
-        caption += f"\n\n`python -m recbole_unisrec {shlex.join(args.argv)}`"
+        caption += f"\n\n{_command_line(args)}"
         for path in write_tables(args.out, results, caption):
             print(f"wrote {path}", file=sys.stderr)
     print(markdown_table(summary_rows(results), caption))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from recbole_unisrec.fileio import DataFormatError, atomic_write, beside
 
@@ -41,7 +41,7 @@ class TransferLog:
 
 
 def read_transfer_log(path: str | os.PathLike, label: str | None = None) -> TransferLog:
-    """Read a transfer CSV; a missing column or a non-number is an error naming the file and line."""
+    """Read a transfer CSV; a missing column, a non-number or a step that does not rise is an error naming the file and line."""
     path = Path(path)
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)
@@ -51,9 +51,14 @@ def read_transfer_log(path: str | os.PathLike, label: str | None = None) -> Tran
         rows = []
         for line, raw in enumerate(reader, start=2):
             try:
-                rows.append({key: float(value) if value != "" else math.nan for key, value in raw.items()})
+                row = {key: float(value) if value != "" else math.nan for key, value in raw.items()}
             except ValueError:
                 raise DataFormatError(path, "a value is not a number", line) from None
+            if rows and not row["step"] > rows[-1]["step"]:
+                # the trainer rewrites the file whole from its resumed history, so its steps always rise;
+                # a step that does not is a file appended to twice or stitched in the wrong order
+                raise DataFormatError(path, f"step {row['step']:g} does not follow step {rows[-1]['step']:g}", line)
+            rows.append(row)
     if not rows:
         raise DataFormatError(path, "no evaluations yet")
     return TransferLog(label or path.parent.name, str(path), rows)

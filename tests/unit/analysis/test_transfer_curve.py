@@ -44,3 +44,11 @@ def test_bad_files_are_one_line_errors(tmp_path, capsys) -> None:
     assert main(["plot-transfer", str(broken), "--out", str(tmp_path / "x")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {broken}:3: a value is not a number"
     assert not (tmp_path / "x.md").exists()
+    appended_twice = tmp_path / "twice.csv"
+    appended_twice.write_text(HEADER + ROWS[0] + ROWS[1] + ROWS[1] + ROWS[2], encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"twice.csv:4: step 6 does not follow step 6$"):
+        read_transfer_log(appended_twice)
+    out_of_order = tmp_path / "order.csv"
+    out_of_order.write_text(HEADER + ROWS[0] + ROWS[2] + ROWS[1], encoding="utf-8")
+    with pytest.raises(DataFormatError, match=r"order.csv:4: step 6 does not follow step 12$"):
+        read_transfer_log(out_of_order)

@@ -171,7 +171,7 @@ def _table(args: argparse.Namespace) -> None:
     from recbole_unisrec.compare import markdown_table, merge_runs, summary_rows, write_tables
 
     labels = None if args.labels is None else [None if label == "-" else label for label in args.labels]
-    results = merge_runs(args.runs, labels=labels, seeds=args.seeds)
+    results = merge_runs(args.runs, labels=labels, seeds=args.seeds, models=args.models)
     caption = f"Test set, mean ± sample std over seeds; runs from {', '.join(args.runs)}."
     if args.out:
         caption += f"\n\n{_command_line(args)}"
@@ -267,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     table = commands.add_parser("table", help="one table (mean ± std over seeds) from several run_compare runs files")
     table.add_argument("runs", nargs="+", help="<out>.runs.csv files written by run_compare.py")
     table.add_argument("--seeds", nargs="+", type=int, default=None, help="keep only these seeds")
+    table.add_argument("--models", nargs="+", default=None,
+                       help="keep only models whose names in the runs files match one of these patterns "
+                            "('*' for any text, e.g. 'UniSRec@*-e1.pth:*')")
     table.add_argument("--labels", nargs="+", default=None,
                        help="one row label per file ('-' keeps the file's own; a file of several models prefixes them)")
     table.add_argument("--out", default=None, help="also write OUT.md, OUT.csv and OUT.runs.csv (the merged runs)")

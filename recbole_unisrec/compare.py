@@ -18,6 +18,7 @@ different machines (added with ``--resume``), and a CPU's seconds and a GPU's do
 from __future__ import annotations
 
 import csv
+import fnmatch
 import io
 import re
 import statistics
@@ -307,23 +308,30 @@ def read_runs(path: str | Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def merge_runs(paths: list[str | Path], labels: list[str | None] | None = None,
-               seeds: list[int] | None = None) -> list[tuple[str, dict[str, Any]]]:
+               seeds: list[int] | None = None, models: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The runs of several runs files as one list, for one table of rows that separate
-    ``run_compare.py`` calls made. ``labels`` (one per file, None keeps the file's own) relabels a
-    file's runs: ``LABEL`` where it holds one model, ``LABEL, <model>`` where several. ``seeds``
-    keeps only those seeds. A model and seed found twice is an error naming both files, so that
-    no run is counted twice; so are runs of different data sets."""
+    ``run_compare.py`` calls made. ``models`` keeps only the runs of models whose names (as the
+    runs files give them) match one of these shell-style patterns (``*`` for any text); ``labels`` (one per file, None keeps the file's own) relabels a file's
+    runs: ``LABEL`` where it holds one model (of those kept), ``LABEL, <model>`` where several.
+    ``seeds`` keeps only those seeds. A model and seed found twice is an error naming both files,
+    so that no run is counted twice; so are runs of different data sets and a pattern in ``models``
+    that matches no run."""
     labels = list(labels) if labels is not None else [None] * len(paths)
     if len(labels) != len(paths):
         raise ValueError(f"{len(labels)} labels for {len(paths)} runs files")
     merged: list[tuple[str, dict[str, Any]]] = []
     source: dict[tuple[str, int], Path] = {}
+    matched: set[str] = set()
     for path, file_label in zip(map(Path, paths), labels):
         runs = read_runs(path)
-        models = {label for label, _ in runs}
+        if models is not None:
+            patterns = {label: [pattern for pattern in models if fnmatch.fnmatchcase(label, pattern)] for label, _ in runs}
+            matched.update(*patterns.values())
+            runs = [(label, result) for label, result in runs if patterns[label]]
+        models_kept = {label for label, _ in runs}
         for label, result in runs:
             if file_label:
-                label = file_label if len(models) == 1 else f"{file_label}, {label}"
+                label = file_label if len(models_kept) == 1 else f"{file_label}, {label}"
             if seeds is not None and result["seed"] not in seeds:
                 continue
             key = (label, result["seed"])
@@ -332,6 +340,9 @@ def merge_runs(paths: list[str | Path], labels: list[str | None] | None = None,
                                  f"(give the files distinct --labels)")
             source[key] = path
             merged.append((label, result))
+    unmatched = [pattern for pattern in models or [] if pattern not in matched]
+    if unmatched:
+        raise ValueError(f"no model matches {unmatched[0]!r} in {', '.join(map(str, paths))}")
     if not merged:
         raise ValueError(f"no runs in {', '.join(map(str, paths))}" + (f" for seeds {seeds}" if seeds else ""))
     datasets = sorted({result["dataset"] for _, result in merged if result["dataset"]})

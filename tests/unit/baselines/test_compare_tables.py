@@ -318,6 +318,18 @@ def test_merge_runs_refuses_a_run_counted_twice(tmp_path) -> None:
         merge_runs([frozen], seeds=[7])
 
 
+def test_merge_runs_keeps_only_the_models_asked_for(tmp_path) -> None:
+    frozen, full = _two_comparisons(tmp_path)
+    # full holds SASRec and UniSRec; with SASRec dropped, its label applies alone, as to a one-model file
+    merged = merge_runs([frozen, full], labels=["frozen", "full"], models=["UniSRec:inductive_ft"])
+    assert [(label, result["seed"]) for label, result in merged] == [
+        ("frozen", 1), ("frozen", 2), ("full", 1), ("full", 2), ("full", 3)]
+    assert len(merge_runs([frozen, full], labels=["frozen", "full"], models=["UniSRec:*"])) == 5
+    assert len(merge_runs([frozen, full], labels=["frozen", "full"], models=["*SASRec", "UniSRec:inductive_ft"])) == 8
+    with pytest.raises(ValueError, match=r"no model matches 'SASRec:\*' in .*frozen.runs.csv"):
+        merge_runs([frozen], models=["UniSRec:inductive_ft", "SASRec:*"])
+
+
 def test_table_command_prints_and_writes_one_table(tmp_path, capsys) -> None:
     from recbole_unisrec.__main__ import main
 
@@ -331,5 +343,8 @@ def test_table_command_prints_and_writes_one_table(tmp_path, capsys) -> None:
     assert out.with_name("merged.md").read_text() + "\n" == printed
     with open(out.with_name("merged.runs.csv")) as handle:
         assert len(list(csv.DictReader(handle))) == 6
+    assert main(["table", str(full), "--models", "SASRec"]) == 0
+    body = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ") and not line.startswith("| Model")]
+    assert [line.split(" | ")[:2] for line in body] == [["| SASRec", "3"]]
     assert main(["table", str(frozen), str(tmp_path / "nothing.runs.csv")]) == 2
     assert "nothing.runs.csv" in capsys.readouterr().err

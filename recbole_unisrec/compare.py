@@ -311,8 +311,9 @@ def merge_runs(paths: list[str | Path], labels: list[str | None] | None = None,
                seeds: list[int] | None = None, models: list[str] | None = None) -> list[tuple[str, dict[str, Any]]]:
     """The runs of several runs files as one list, for one table of rows that separate
     ``run_compare.py`` calls made. ``models`` keeps only the runs of models whose names (as the
-    runs files give them) match one of these shell-style patterns (``*`` for any text); ``labels`` (one per file, None keeps the file's own) relabels a file's
-    runs: ``LABEL`` where it holds one model (of those kept), ``LABEL, <model>`` where several.
+    runs files give them) match one of these shell-style patterns (``*`` for any text);
+    ``labels`` (one per file, None keeps the file's own) relabels a file's runs: ``LABEL`` where
+    it holds one model (of those kept), ``LABEL, <model>`` where several.
     ``seeds`` keeps only those seeds. A model and seed found twice is an error naming both files,
     so that no run is counted twice; so are runs of different data sets and a pattern in ``models``
     that matches no run."""

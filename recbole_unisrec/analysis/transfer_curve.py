@@ -41,7 +41,8 @@ class TransferLog:
 
 
 def read_transfer_log(path: str | os.PathLike, label: str | None = None) -> TransferLog:
-    """Read a transfer CSV; a missing column, a non-number or a step that does not rise is an error naming the file and line."""
+    """Read a transfer CSV; a missing column, a non-number or a step that does not rise is an
+    error naming the file and line."""
     path = Path(path)
     with open(path, encoding="utf-8", newline="") as handle:
         reader = csv.DictReader(handle)

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import run_anisotropy
-from analysis_fixtures import TINY, skewed_root  # noqa: F401  (pytest fixture)
+from analysis_fixtures import TINY
 from recbole_unisrec.analysis.anisotropy import (
     adapt,
     load_adaptor,

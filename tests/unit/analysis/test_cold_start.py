@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import run_cold_start
-from analysis_fixtures import TINY, brute_force_counts, skewed_root, skewed_sequences, tiny_config  # noqa: F401
+from analysis_fixtures import TINY, brute_force_counts, skewed_sequences
 from recbole_unisrec.analysis.cold_start import (
     cold_start,
     group_labels,

@@ -6,7 +6,6 @@ import json
 
 import pytest
 
-from baseline_fixtures import tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
 from recbole_unisrec import quick_start
 from recbole_unisrec.config import PROPS
 from recbole_unisrec.hyper import best_trial, read_space

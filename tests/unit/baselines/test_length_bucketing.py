@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from baseline_fixtures import assert_metrics_of_checkpoint, build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
+from baseline_fixtures import assert_metrics_of_checkpoint, build
 from recbole_unisrec.baselines import run_baseline
 from recbole_unisrec.data.dataloader import LengthBucketTrainDataLoader
 

@@ -8,7 +8,7 @@ import torch
 from recbole.data.interaction import Interaction
 from recbole.model.sequential_recommender.sasrec import SASRec as RecBoleSASRec
 
-from baseline_fixtures import assert_metrics_of_checkpoint, build, tiny_config, tiny_root  # noqa: F401  (pytest fixtures)
+from baseline_fixtures import assert_metrics_of_checkpoint, build
 from recbole_unisrec.baselines import run_baseline
 from recbole_unisrec.data.dataloader import TARGETS_FIELD, PackedTrainDataLoader
 
